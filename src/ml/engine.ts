@@ -1,0 +1,98 @@
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+import { registerWasmTrainingGradients } from './wasm-gradients.ts';
+
+export type EngineName = 'tensorflow' | 'wasm';
+
+export interface EngineInfo {
+  readonly name: EngineName;
+  readonly tfjsVersion: string;
+  /** Human-readable line for logs and /health/ready. */
+  readonly description: string;
+  /** Why the preferred engine was not used, when it was not. */
+  readonly fallbackReason?: string;
+}
+
+export class EngineUnavailableError extends Error {
+  override readonly name = 'EngineUnavailableError';
+}
+
+const require = createRequire(import.meta.url);
+let initialised: Promise<EngineInfo> | undefined;
+
+function requestedEngine(value = process.env.ENGINE): EngineName | 'auto' {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'tensorflow' || value === 'wasm') return value;
+  throw new EngineUnavailableError(`ENGINE must be one of auto, tensorflow, wasm (got "${value}")`);
+}
+
+function loadTfjsNode(): { ok: true } | { ok: false; reason: string } {
+  try {
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+    require('@tensorflow/tfjs-node');
+    return { ok: true };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+    return { ok: false, reason: `@tensorflow/tfjs-node did not load: ${reason}` };
+  }
+}
+
+async function useWasm(): Promise<void> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  registerWasmTrainingGradients();
+  if (!(await tf.setBackend('wasm'))) throw new EngineUnavailableError('the wasm backend failed to initialise');
+}
+
+async function init(preference: EngineName | 'auto'): Promise<EngineInfo> {
+  let fallbackReason: string | undefined;
+  if (preference !== 'wasm') {
+    const loaded = loadTfjsNode();
+    if (loaded.ok && (await tf.setBackend('tensorflow'))) {
+      await tf.ready();
+      return {
+        name: 'tensorflow',
+        tfjsVersion: tf.version.tfjs,
+        description: `tfjs-node ${tf.version.tfjs} on libtensorflow (native)`,
+      };
+    }
+    fallbackReason = loaded.ok ? 'the tensorflow backend failed to initialise' : loaded.reason;
+    if (preference === 'tensorflow') {
+      throw new EngineUnavailableError(`ENGINE=tensorflow was requested but ${fallbackReason}; run npm run install-engine`);
+    }
+  }
+  await useWasm();
+  await tf.ready();
+  return {
+    name: 'wasm',
+    tfjsVersion: tf.version.tfjs,
+    description: `tfjs ${tf.version.tfjs} wasm backend (portable fallback, ~3x slower training than tfjs-node)`,
+    ...(fallbackReason ? { fallbackReason } : {}),
+  };
+}
+
+/**
+ * Chooses and initialises the TensorFlow.js backend once per process: tfjs-node when it loads,
+ * else wasm with the training gradients it lacks. ENGINE=tensorflow|wasm forces one. The pure-JS
+ * cpu backend is never chosen.
+ */
+export function initEngine(preference: EngineName | 'auto' = requestedEngine()): Promise<EngineInfo> {
+  initialised ??= init(preference);
+  return initialised;
+}
+
+/** Throws unless an engine fit for training is active (guards against silent cpu fallback). */
+export function assertTrainingEngine(): void {
+  const backend = tf.getBackend();
+  if (backend !== 'tensorflow' && backend !== 'wasm') {
+    throw new EngineUnavailableError(`refusing to train on the "${backend}" backend; call initEngine() first`);
+  }
+}
+
+/**
+ * glibc returns big activation buffers to the OS after every op unless these are set before the
+ * process starts; they must be in the environment of the process, so launchers apply them.
+ */
+export const MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
+  MALLOC_MMAP_THRESHOLD_: '4000000000',
+  MALLOC_TRIM_THRESHOLD_: '4000000000',
+});
