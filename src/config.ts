@@ -1,0 +1,158 @@
+import path from 'node:path';
+
+export type Role = 'admin' | 'predict';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly redisUrl: string;
+  /** BullMQ prefix and pub/sub channel namespace; tests use a unique one per file. */
+  readonly queuePrefix: string;
+  /** API key -> role. Empty map = auth off. */
+  readonly apiKeys: ReadonlyMap<string, Role>;
+  /** Whether /health/* and /metrics stay open when API keys are set. */
+  readonly openOperationalRoutes: boolean;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly engine: 'auto' | 'tensorflow' | 'wasm';
+  readonly defaultModelName: string;
+  readonly limits: {
+    /** Dataset upload (multipart zip) limit in bytes. */
+    readonly uploadBytes: number;
+    /** Predict/explain request body limit in bytes. */
+    readonly requestBytes: number;
+    readonly imagesPerRequest: number;
+    readonly imagePixels: number;
+  };
+  readonly batching: {
+    readonly maxBatchSize: number;
+    readonly maxWaitMs: number;
+  };
+  /** How many model versions an API process keeps loaded. */
+  readonly modelCacheSize: number;
+  readonly worker: {
+    /** Stalled-job detection: a killed worker's job is retried or failed after about this long. */
+    readonly lockDurationMs: number;
+    readonly stalledIntervalMs: number;
+    readonly attempts: number;
+  };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${message}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max} (got "${raw}")`);
+  }
+  return n;
+}
+
+/** Sizes like 2147483648, 512mb, 2gib, 20MB. */
+function bytes(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$/i.exec(raw);
+  if (!m) throw new ConfigError(name, `must be a size such as 2147483648, 512mb or 2gib (got "${raw}")`);
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const mult = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 }[unit]!;
+  const n = Math.floor(Number(m[1]) * mult);
+  if (n < 1) throw new ConfigError(name, `must be at least 1 byte (got "${raw}")`);
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${raw}")`);
+  }
+  return raw as T;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false (got "${raw}")`);
+}
+
+/** API_KEYS="key1:admin,key2:predict" (a key without a role is an admin key). */
+function apiKeys(env: Env): Map<string, Role> {
+  const raw = env.API_KEYS ?? '';
+  const keys = new Map<string, Role>();
+  for (const part of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const idx = part.lastIndexOf(':');
+    const key = idx === -1 ? part : part.slice(0, idx);
+    const role = idx === -1 ? 'admin' : part.slice(idx + 1);
+    if (role !== 'admin' && role !== 'predict') {
+      throw new ConfigError('API_KEYS', `roles must be admin or predict (got "${role}")`);
+    }
+    if (key.length < 16) throw new ConfigError('API_KEYS', 'keys must be at least 16 characters long');
+    keys.set(key, role);
+  }
+  return keys;
+}
+
+function redisUrl(env: Env): string {
+  const raw = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error('protocol');
+  } catch {
+    throw new ConfigError('REDIS_URL', `must be a redis:// or rediss:// URL (got "${raw}")`);
+  }
+  return raw;
+}
+
+/** Reads and validates the environment once; the api and the worker share it. */
+export function loadConfig(env: Env = process.env): Config {
+  const modelName = env.DEFAULT_MODEL_NAME ?? 'chestxraynet';
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(modelName)) {
+    throw new ConfigError('DEFAULT_MODEL_NAME', `must match [a-z0-9][a-z0-9-]* (got "${modelName}")`);
+  }
+  const prefix = env.QUEUE_PREFIX ?? 'cxr';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(prefix)) throw new ConfigError('QUEUE_PREFIX', `must be 1-64 of [A-Za-z0-9_-] (got "${prefix}")`);
+  const config: Config = {
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST?.trim() || '0.0.0.0',
+    dataDir: path.resolve(env.DATA_DIR?.trim() || './data'),
+    redisUrl: redisUrl(env),
+    queuePrefix: prefix,
+    apiKeys: apiKeys(env),
+    openOperationalRoutes: bool(env, 'OPEN_OPERATIONAL_ROUTES', true),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    engine: oneOf(env, 'ENGINE', ['auto', 'tensorflow', 'wasm'] as const, 'auto'),
+    defaultModelName: modelName,
+    limits: {
+      uploadBytes: bytes(env, 'UPLOAD_LIMIT', 2 * 1024 ** 3),
+      requestBytes: bytes(env, 'REQUEST_LIMIT', 50 * 1024 ** 2),
+      imagesPerRequest: int(env, 'MAX_IMAGES_PER_REQUEST', 64, 1, 1024),
+      imagePixels: int(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1_000_000_000),
+    },
+    batching: {
+      maxBatchSize: int(env, 'BATCH_MAX_SIZE', 16, 1, 256),
+      maxWaitMs: int(env, 'BATCH_MAX_WAIT_MS', 4, 0, 1000),
+    },
+    modelCacheSize: int(env, 'MODEL_CACHE_SIZE', 4, 1, 64),
+    worker: {
+      lockDurationMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000, 3_600_000),
+      stalledIntervalMs: int(env, 'WORKER_STALLED_CHECK_MS', 30_000, 1000, 3_600_000),
+      attempts: int(env, 'JOB_ATTEMPTS', 3, 1, 20),
+    },
+  };
+  return Object.freeze(config);
+}
