@@ -1,4 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { MALLOC_ENV } from './src/malloc-env.ts';
+
+// Test worker processes are forked after this runs, so they start with the faster malloc setting.
+Object.assign(process.env, MALLOC_ENV);
 
 export default defineConfig({
   test: {

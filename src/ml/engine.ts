@@ -88,11 +88,4 @@ export function assertTrainingEngine(): void {
   }
 }
 
-/**
- * glibc returns big activation buffers to the OS after every op unless these are set before the
- * process starts; they must be in the environment of the process, so launchers apply them.
- */
-export const MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
-  MALLOC_MMAP_THRESHOLD_: '4000000000',
-  MALLOC_TRIM_THRESHOLD_: '4000000000',
-});
+export { MALLOC_ENV } from '../malloc-env.ts';
