@@ -25,7 +25,7 @@ function banner(lines) {
 }
 
 function run(cmd, args, opts = {}) {
-  log(`$ ${cmd} ${args.join(' ')}`);
+  log(`$ ${cmd} ${args.map((a) => (a.includes('\n') ? '<script>' : a)).join(' ')}`);
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
   return r.status === 0;
 }
@@ -109,6 +109,33 @@ function stageDeps() {
   fs.cpSync(path.join(cacheDir, 'include'), depsInclude, { recursive: true });
 }
 
+function npmNodeGyp() {
+  if (process.env.npm_config_node_gyp) return process.env.npm_config_node_gyp;
+  const r = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' });
+  const candidate = path.join(r.stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  return fs.existsSync(candidate) ? candidate : undefined;
+}
+
+function npmConfig(key) {
+  const envKey = `npm_config_${key}`;
+  if (process.env[envKey]) return process.env[envKey];
+  const v = spawnSync('npm', ['config', 'get', key], { encoding: 'utf8' }).stdout.trim();
+  return v && v !== 'undefined' && v !== 'null' ? v : undefined;
+}
+
+function buildEnv() {
+  const nodeGyp = npmNodeGyp();
+  // Where Node's headers are (set on machines without network access to nodejs.org).
+  const nodedir = npmConfig('nodedir');
+  return {
+    ...process.env,
+    PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+    npm_config_build_from_source: 'true',
+    ...(nodeGyp ? { npm_config_node_gyp: nodeGyp } : {}),
+    ...(nodedir ? { npm_config_nodedir: nodedir } : {}),
+  };
+}
+
 function main() {
   if (process.env.ENGINE === 'wasm' || process.env.SKIP_TFJS_NODE === '1') {
     banner(['ENGINE=wasm: not building tfjs-node; training runs on the slower wasm backend.']);
@@ -132,9 +159,9 @@ function main() {
     return;
   }
   stageDeps();
-  const built = run('npm', ['rebuild', '@tensorflow/tfjs-node', '--build-from-source', '--foreground-scripts'], {
-    env: { ...process.env, npm_config_build_from_source: 'true' },
-  });
+  // tfjs-node's own install script (denied in allowScripts so npm never runs it with a download);
+  // with deps/lib staged it skips the download and builds the addon with node-gyp.
+  const built = run(process.execPath, ['scripts/install.js'], { cwd: pkgDir, env: buildEnv() });
   const after = tfjsNodeBackend();
   if (built && after?.startsWith('tensorflow')) {
     banner([`engine: tfjs-node built against libtensorflow from ${wheelSpec} (backend ${after})`]);
