@@ -1,0 +1,263 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { AppError } from '../errors.ts';
+import type { AugmentationOptions } from '../ml/types.ts';
+
+/**
+ * The training parameters: one schema (JSON Schema via TypeBox) shared by the HTTP route (strict
+ * validation and OpenAPI), the CLI and the worker (which re-checks what it dequeues), with the
+ * defaults of DESIGN.md. Every field is optional in a request; `resolveTrainingRequest` fills the
+ * defaults and returns the fully specified parameters a job carries.
+ */
+
+export const TRAINING_LIMITS = Object.freeze({
+  epochs: { min: 1, max: 200, default: 10 },
+  batchSize: { min: 1, max: 256, default: 16 },
+  learningRate: { exclusiveMin: 0, exclusiveMax: 1, default: 1e-3 },
+  dropoutRate: { min: 0, max: 0.95, default: 0.6 },
+  seed: { min: 0, max: 4_294_967_295, default: 42 },
+  validationSplit: { exclusiveMin: 0, max: 0.5, default: 0.15 },
+  testSplit: { exclusiveMin: 0, max: 0.5, default: 0.15 },
+  earlyStoppingPatience: { min: 0, max: 100, default: 0 },
+  rotation: { min: 0, max: 45 },
+  zoom: { min: 0, max: 0.5 },
+  shift: { min: 0, max: 0.5 },
+  inputSize: { min: 64, max: 512, multipleOf: 64, default: 256 },
+  filterMultiplier: { exclusiveMin: 0, max: 8, default: 1 },
+});
+
+export const MODEL_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
+export const DATASET_ID_PATTERN = '^ds_[a-z2-7]{16}$';
+
+const L = TRAINING_LIMITS;
+
+export const AugmentationSchema = Type.Object(
+  {
+    rotation: Type.Optional(
+      Type.Number({ minimum: L.rotation.min, maximum: L.rotation.max, default: 0, description: 'Max rotation in degrees (+-)' }),
+    ),
+    zoom: Type.Optional(Type.Number({ minimum: L.zoom.min, maximum: L.zoom.max, default: 0, description: 'Max zoom fraction (+-)' })),
+    shift: Type.Optional(
+      Type.Number({ minimum: L.shift.min, maximum: L.shift.max, default: 0, description: 'Max shift as a fraction of the side (+-)' }),
+    ),
+    horizontalFlip: Type.Optional(Type.Boolean({ default: false })),
+  },
+  { additionalProperties: false, description: 'On-the-fly augmentation of training images; off by default' },
+);
+
+export const ModelRequestSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ pattern: MODEL_NAME_PATTERN, description: 'Registry name; the configured default model name when absent' })),
+    inputSize: Type.Optional(
+      Type.Integer({
+        minimum: L.inputSize.min,
+        maximum: L.inputSize.max,
+        multipleOf: L.inputSize.multipleOf,
+        default: L.inputSize.default,
+        description: 'Side of the square grey input in pixels (a multiple of 64)',
+      }),
+    ),
+    filterMultiplier: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: L.filterMultiplier.exclusiveMin,
+        maximum: L.filterMultiplier.max,
+        default: L.filterMultiplier.default,
+        description: 'Multiplies every convolution filter count (2 doubles them)',
+      }),
+    ),
+    batchNorm: Type.Optional(Type.Boolean({ default: false, description: 'Batch normalisation after each convolution' })),
+  },
+  { additionalProperties: false, description: 'Which model to train and its architecture options' },
+);
+
+/** Body of POST /v1/training-jobs. */
+export const TrainingJobRequestSchema = Type.Object(
+  {
+    datasetId: Type.String({ pattern: DATASET_ID_PATTERN, description: 'Id of an uploaded dataset' }),
+    model: Type.Optional(ModelRequestSchema),
+    epochs: Type.Optional(Type.Integer({ minimum: L.epochs.min, maximum: L.epochs.max, default: L.epochs.default })),
+    batchSize: Type.Optional(Type.Integer({ minimum: L.batchSize.min, maximum: L.batchSize.max, default: L.batchSize.default })),
+    learningRate: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: L.learningRate.exclusiveMin,
+        exclusiveMaximum: L.learningRate.exclusiveMax,
+        default: L.learningRate.default,
+        description: 'Adam learning rate, in (0, 1)',
+      }),
+    ),
+    dropoutRate: Type.Optional(Type.Number({ minimum: L.dropoutRate.min, maximum: L.dropoutRate.max, default: L.dropoutRate.default })),
+    seed: Type.Optional(Type.Integer({ minimum: L.seed.min, maximum: L.seed.max, default: L.seed.default })),
+    validationSplit: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: L.validationSplit.exclusiveMin,
+        maximum: L.validationSplit.max,
+        default: L.validationSplit.default,
+        description: 'Fraction of the training images held out for validation (when the archive has no val/ split)',
+      }),
+    ),
+    testSplit: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: L.testSplit.exclusiveMin,
+        maximum: L.testSplit.max,
+        default: L.testSplit.default,
+        description: 'Fraction of all images held out for test (when the archive has no test/ split)',
+      }),
+    ),
+    augmentation: Type.Optional(AugmentationSchema),
+    classWeighting: Type.Optional(Type.Union([Type.Literal('balanced'), Type.Literal('none')], { default: 'balanced' })),
+    earlyStoppingPatience: Type.Optional(
+      Type.Integer({
+        minimum: L.earlyStoppingPatience.min,
+        maximum: L.earlyStoppingPatience.max,
+        default: L.earlyStoppingPatience.default,
+        description: 'Stop after this many epochs without validation-loss improvement; 0 = never',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type TrainingJobRequest = Static<typeof TrainingJobRequestSchema>;
+
+/** Fully specified parameters (defaults filled): what a job carries and what metadata records. */
+export interface TrainingParams {
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly dropoutRate: number;
+  readonly seed: number;
+  readonly validationSplit: number;
+  readonly testSplit: number;
+  readonly augmentation: AugmentationOptions;
+  readonly classWeighting: 'balanced' | 'none';
+  readonly earlyStoppingPatience: number;
+  readonly inputSize: number;
+  readonly filterMultiplier: number;
+  readonly batchNorm: boolean;
+}
+
+export interface ResolvedTrainingRequest {
+  readonly datasetId: string;
+  readonly modelName: string;
+  readonly params: TrainingParams;
+}
+
+export const DEFAULT_TRAINING_PARAMS: TrainingParams = Object.freeze({
+  epochs: L.epochs.default,
+  batchSize: L.batchSize.default,
+  learningRate: L.learningRate.default,
+  dropoutRate: L.dropoutRate.default,
+  seed: L.seed.default,
+  validationSplit: L.validationSplit.default,
+  testSplit: L.testSplit.default,
+  augmentation: Object.freeze({ rotation: 0, zoom: 0, shift: 0, horizontalFlip: false }),
+  classWeighting: 'balanced',
+  earlyStoppingPatience: L.earlyStoppingPatience.default,
+  inputSize: L.inputSize.default,
+  filterMultiplier: L.filterMultiplier.default,
+  batchNorm: false,
+});
+
+/** The fully specified parameters as a schema (job payloads, job views, metadata). */
+export const TrainingParamsSchema = Type.Object({
+  epochs: Type.Integer(),
+  batchSize: Type.Integer(),
+  learningRate: Type.Number(),
+  dropoutRate: Type.Number(),
+  seed: Type.Integer(),
+  validationSplit: Type.Number(),
+  testSplit: Type.Number(),
+  augmentation: Type.Object({ rotation: Type.Number(), zoom: Type.Number(), shift: Type.Number(), horizontalFlip: Type.Boolean() }),
+  classWeighting: Type.Union([Type.Literal('balanced'), Type.Literal('none')]),
+  earlyStoppingPatience: Type.Integer(),
+  inputSize: Type.Integer(),
+  filterMultiplier: Type.Number(),
+  batchNorm: Type.Boolean(),
+});
+
+const compiled = new Map<TSchema, TypeCheck<TSchema>>();
+function checker<T extends TSchema>(schema: T): TypeCheck<T> {
+  let c = compiled.get(schema);
+  if (!c) {
+    c = TypeCompiler.Compile(schema);
+    compiled.set(schema, c);
+  }
+  return c as TypeCheck<T>;
+}
+
+/** Human-readable problems with `value` against `schema` ("/epochs: must be <= 200"); empty when valid. */
+export function schemaErrors(schema: TSchema, value: unknown, max = 10): string[] {
+  const c = checker(schema);
+  if (c.Check(value)) return [];
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const e of c.Errors(value)) {
+    const where = e.path === '' ? 'body' : e.path;
+    // Unions report one error per member; keep the first per path.
+    if (seen.has(where)) continue;
+    seen.add(where);
+    out.push(`${where}: ${describe(e.schema, e.message, e.value)}`);
+    if (out.length >= max) break;
+  }
+  return out.length ? out : ['body: invalid'];
+}
+
+function describe(schema: TSchema, fallback: string, value: unknown): string {
+  const s = schema as Record<string, unknown>;
+  const range: string[] = [];
+  if (typeof s.minimum === 'number') range.push(`>= ${s.minimum}`);
+  if (typeof s.exclusiveMinimum === 'number') range.push(`> ${s.exclusiveMinimum}`);
+  if (typeof s.maximum === 'number') range.push(`<= ${s.maximum}`);
+  if (typeof s.exclusiveMaximum === 'number') range.push(`< ${s.exclusiveMaximum}`);
+  if (typeof s.multipleOf === 'number') range.push(`a multiple of ${s.multipleOf}`);
+  if (value === undefined && fallback.toLowerCase().includes('required')) return 'is required';
+  if ((s.type === 'number' || s.type === 'integer') && range.length > 0) {
+    return `must be ${s.type === 'integer' ? 'an integer' : 'a number'} ${range.join(' and ')} (got ${JSON.stringify(value)})`;
+  }
+  if (Array.isArray(s.anyOf)) {
+    const options = (s.anyOf as Record<string, unknown>[]).map((o) => JSON.stringify(o.const));
+    return `must be one of ${options.join(', ')} (got ${JSON.stringify(value)})`;
+  }
+  if (typeof s.pattern === 'string') return `must match ${s.pattern} (got ${JSON.stringify(value)})`;
+  return fallback.charAt(0).toLowerCase() + fallback.slice(1);
+}
+
+/**
+ * Validates a request strictly (types, ranges, unknown fields) and fills the defaults.
+ * Throws AppError VALIDATION_FAILED naming every problem.
+ */
+export function resolveTrainingRequest(body: unknown, defaults: { modelName: string }): ResolvedTrainingRequest {
+  const errors = schemaErrors(TrainingJobRequestSchema, body);
+  if (errors.length > 0) {
+    throw new AppError('VALIDATION_FAILED', `Invalid training job: ${errors.join('; ')}`, { errors });
+  }
+  const req = body as TrainingJobRequest;
+  const d = DEFAULT_TRAINING_PARAMS;
+  const params: TrainingParams = {
+    epochs: req.epochs ?? d.epochs,
+    batchSize: req.batchSize ?? d.batchSize,
+    learningRate: req.learningRate ?? d.learningRate,
+    dropoutRate: req.dropoutRate ?? d.dropoutRate,
+    seed: req.seed ?? d.seed,
+    validationSplit: req.validationSplit ?? d.validationSplit,
+    testSplit: req.testSplit ?? d.testSplit,
+    augmentation: { ...d.augmentation, ...req.augmentation },
+    classWeighting: req.classWeighting ?? d.classWeighting,
+    earlyStoppingPatience: req.earlyStoppingPatience ?? d.earlyStoppingPatience,
+    inputSize: req.model?.inputSize ?? d.inputSize,
+    filterMultiplier: req.model?.filterMultiplier ?? d.filterMultiplier,
+    batchNorm: req.model?.batchNorm ?? d.batchNorm,
+  };
+  return { datasetId: req.datasetId, modelName: req.model?.name ?? defaults.modelName, params };
+}
+
+/** Re-checks fully specified parameters (a dequeued payload, the CLI): throws VALIDATION_FAILED. */
+export function checkTrainingParams(params: unknown): TrainingParams {
+  const errors = schemaErrors(TrainingParamsSchema, params);
+  if (errors.length > 0) throw new AppError('VALIDATION_FAILED', `Invalid training parameters: ${errors.join('; ')}`, { errors });
+  const p = params as TrainingParams;
+  // Ranges live on the request schema; re-run them through it.
+  const { inputSize, filterMultiplier, batchNorm, ...rest } = p;
+  resolveTrainingRequest({ datasetId: 'x', model: { inputSize, filterMultiplier, batchNorm }, ...rest }, { modelName: 'x' });
+  return p;
+}
