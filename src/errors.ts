@@ -45,6 +45,8 @@ export const ERROR_CATALOGUE = {
   QUEUE_UNAVAILABLE: 503,
   ENGINE_UNAVAILABLE: 503,
   INTERNAL: 500,
+  // 422: a dataset's class folders do not give exactly two classes (wrong positive class, too many)
+  DATASET_CLASSES_INVALID: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,0 +1,165 @@
+/**
+ * The import pipeline shared by zip and folder sources: place each file (layout), read it, hash
+ * it, drop exact duplicates, decode it once (two at a time) and append its pixels to the cache.
+ */
+import { createHash } from 'node:crypto';
+import { AppError, isAppError } from '../errors.ts';
+import { decodeXray } from '../imaging/decode.ts';
+import { CacheWriter, removeFromCache } from './dataset-cache.ts';
+import { SKIP, type DatasetLayout } from './dataset-layout.ts';
+import type { DatasetImage, DatasetLimits, SkippedEntry } from './dataset-types.ts';
+import { OrderedPool } from './ordered-pool.ts';
+import type { SourceFile, VisitFile } from './source-files.ts';
+
+export const DECODE_POOL_WIDTH = 2;
+
+export interface ImportPlan {
+  layout: DatasetLayout;
+  size: number;
+  maxPixels: number;
+  cacheFile: string;
+  walk(visit: VisitFile): Promise<void>;
+  /** Called, in order, for each image kept (folder imports copy the bytes aside). */
+  keep?(source: string, bytes: Buffer): Promise<void>;
+  /** Called for a kept image removed again because its content turned up under another class. */
+  unkeep?(source: string): Promise<void>;
+}
+
+export interface ImportResult {
+  images: DatasetImage[];
+  skipped: SkippedEntry[];
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+interface FirstSeen {
+  source: string;
+  className: string;
+  /** Position in `images` once decoded and written. */
+  index?: number;
+  conflict?: { source: string; className: string };
+}
+
+function decodeFailure(source: string, err: unknown): SkippedEntry {
+  if (isAppError(err)) return { source, code: err.code, reason: err.message };
+  return { source, code: 'IMAGE_CORRUPT', reason: err instanceof Error ? err.message : String(err) };
+}
+
+export async function importImages(plan: ImportPlan): Promise<ImportResult> {
+  const images: DatasetImage[] = [];
+  const skipped: SkippedEntry[] = [];
+  const seen = new Map<string, FirstSeen>();
+  const writer = await CacheWriter.create(plan.cacheFile, plan.size);
+  const pool = new OrderedPool<Uint8Array>(DECODE_POOL_WIDTH);
+
+  const visit = async (file: SourceFile): Promise<void> => {
+    const place = file.problem ? { kind: 'skip' as const, ...file.problem } : plan.layout.place(file.path);
+    if (place.kind === 'skip') {
+      skipped.push({ source: file.path, code: place.code, reason: place.reason });
+      return;
+    }
+    const bytes = await file.read();
+    const hash = sha256(bytes);
+    const first = seen.get(hash);
+    if (first) {
+      if (first.className === place.className && !first.conflict) {
+        skipped.push({ source: file.path, code: SKIP.DUPLICATE, reason: `same content as ${first.source}` });
+      } else {
+        first.conflict ??= { source: file.path, className: place.className };
+        skipped.push({
+          source: file.path,
+          code: SKIP.CONFLICTING_LABEL,
+          reason: `same content as ${first.source} in class ${first.className}`,
+        });
+      }
+      return;
+    }
+    const entry: FirstSeen = { source: file.path, className: place.className };
+    seen.set(hash, entry);
+    await pool.submit(
+      () => decodeXray(bytes, plan.size, { maxPixels: plan.maxPixels }),
+      async (result) => {
+        if (!result.ok) {
+          skipped.push(decodeFailure(file.path, result.error));
+          return;
+        }
+        await writer.append(result.value);
+        entry.index = images.length;
+        const image: DatasetImage = { hash, label: place.label, className: place.className, source: file.path };
+        if (place.split) image.split = place.split;
+        images.push(image);
+        await plan.keep?.(file.path, bytes);
+      },
+    );
+  };
+
+  try {
+    await plan.walk(visit);
+    await pool.drain();
+    await writer.finish();
+  } catch (err) {
+    await pool.settle();
+    await writer.abort();
+    throw err;
+  }
+
+  // The same content under two classes: keep neither copy.
+  const drop = new Set<number>();
+  for (const first of seen.values()) {
+    if (!first.conflict || first.index === undefined) continue;
+    drop.add(first.index);
+    skipped.push({
+      source: first.source,
+      code: SKIP.CONFLICTING_LABEL,
+      reason: `same content as ${first.conflict.source} in class ${first.conflict.className}`,
+    });
+    await plan.unkeep?.(first.source);
+  }
+  if (drop.size === 0) return { images, skipped };
+  await removeFromCache(plan.cacheFile, plan.size, images.length, drop);
+  return { images: images.filter((_, i) => !drop.has(i)), skipped };
+}
+
+function summariseSkips(skipped: readonly SkippedEntry[]): string {
+  const byCode = new Map<string, number>();
+  for (const s of skipped) byCode.set(s.code, (byCode.get(s.code) ?? 0) + 1);
+  return [...byCode].map(([code, n]) => `${n} ${code}`).join(', ') || 'none';
+}
+
+/** Refuses datasets without images, with one class, or with too few images in a class. */
+export function checkCounts(
+  result: ImportResult,
+  classNames: readonly [string, string],
+  limits: Pick<DatasetLimits, 'minImagesPerClass'>,
+): Record<string, number> {
+  const byClass: Record<string, number> = Object.fromEntries(classNames.map((c) => [c, 0]));
+  for (const img of result.images) byClass[img.className] = (byClass[img.className] ?? 0) + 1;
+  const found = classNames.map((c) => `${c} ${byClass[c]}`).join(', ');
+  const details = { byClass, skipped: result.skipped.length };
+  if (result.images.length === 0) {
+    throw new AppError(
+      'DATASET_NO_IMAGES',
+      `no usable images; ${result.skipped.length} entries skipped (${summariseSkips(result.skipped)})`,
+      details,
+    );
+  }
+  const empty = classNames.filter((c) => byClass[c] === 0);
+  if (empty.length > 0) {
+    throw new AppError(
+      'DATASET_ONE_CLASS',
+      `only one class has usable images (${found}); skipped: ${summariseSkips(result.skipped)}`,
+      details,
+    );
+  }
+  const small = classNames.filter((c) => byClass[c]! < limits.minImagesPerClass);
+  if (small.length > 0) {
+    throw new AppError(
+      'DATASET_TOO_SMALL',
+      `too few images (${found}); each class needs at least ${limits.minImagesPerClass}`,
+      details,
+    );
+  }
+  return byClass;
+}

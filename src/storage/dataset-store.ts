@@ -1,0 +1,362 @@
+/**
+ * The dataset store: the only code that touches dataset files. Layout under `${dataDir}/datasets/`:
+ *   {id}/manifest.json     everything about the dataset (DatasetManifest)
+ *   {id}/summary.json      the manifest without images/skipped, so list() stays cheap
+ *   {id}/cache-{size}.u8   decoded pixels, image i at offset i*size*size
+ *   {id}/source.zip        the imported archive (zip imports), kept to build caches at other sizes
+ *   {id}/source/...        copies of the kept images (folder imports), same purpose
+ * An import is built in `.staging-{id}/` and renamed into place when complete; any failure
+ * removes it, so a half-made dataset is never visible.
+ */
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError } from '../errors.ts';
+import type { SplitName } from '../ml/types.ts';
+import { cacheFileName, openCachedImages } from './dataset-cache.ts';
+import { isDatasetId, newDatasetId } from './dataset-ids.ts';
+import { checkCounts, importImages, type ImportPlan, type ImportResult } from './dataset-import.ts';
+import { resolveLayout, type DatasetLayout } from './dataset-layout.ts';
+import { rebuildCache, SOURCE_DIR, SOURCE_ZIP } from './dataset-rebuild.ts';
+import {
+  DEFAULT_DATASET_LIMITS,
+  type DatasetImages,
+  type DatasetLimits,
+  type DatasetManifest,
+  type DatasetSummary,
+} from './dataset-types.ts';
+import { scanDirectory, walkDirectory } from './directory-entries.ts';
+import { scanZip, walkZip } from './zip-entries.ts';
+
+export * from './dataset-types.ts';
+
+export interface DatasetStore {
+  /** Where uploads are streamed before import; same filesystem as the store, so imports can rename. */
+  uploadsDir(): string;
+  /**
+   * Imports a zip. A file inside uploadsDir() is consumed: moved into the dataset on success,
+   * deleted on failure. Any other path is copied and left as it was.
+   */
+  importArchive(
+    zipPath: string,
+    opts: { name: string; size?: number; positiveClass?: string; filename?: string },
+  ): Promise<DatasetManifest>;
+  /** Imports a folder; the kept images are copied into the dataset (the folder is not needed later). */
+  importDirectory(dir: string, opts: { name: string; size?: number; positiveClass?: string }): Promise<DatasetManifest>;
+  /** Newest first. */
+  list(): Promise<DatasetSummary[]>;
+  /** AppError DATASET_NOT_FOUND, also for malformed ids. */
+  get(id: string): Promise<DatasetManifest>;
+  delete(id: string): Promise<void>;
+  /** size defaults to manifest.size; a cache at another size is built from the kept source first. */
+  openImages(id: string, size?: number): Promise<DatasetImages>;
+}
+
+const MIN_SIZE = 8;
+const MAX_SIZE = 1024;
+const MAX_NAME_LENGTH = 200;
+const STALE_MS = 24 * 3600 * 1000;
+
+function fsCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function checkSize(size: number): number {
+  if (!Number.isInteger(size) || size < MIN_SIZE || size > MAX_SIZE) {
+    throw new AppError('VALIDATION_FAILED', `image size must be an integer from ${MIN_SIZE} to ${MAX_SIZE}, got ${size}`);
+  }
+  return size;
+}
+
+function checkImportOptions(
+  opts: { name: string; size?: number; positiveClass?: string },
+  defaultSize: number,
+): { name: string; size: number; positiveClass?: string } {
+  const name = typeof opts.name === 'string' ? opts.name.trim() : '';
+  if (name === '' || name.length > MAX_NAME_LENGTH) {
+    throw new AppError('VALIDATION_FAILED', `dataset name must be 1 to ${MAX_NAME_LENGTH} characters`);
+  }
+  const positiveClass = opts.positiveClass?.trim();
+  if (positiveClass !== undefined && (positiveClass === '' || /[/\\]/.test(positiveClass))) {
+    throw new AppError('VALIDATION_FAILED', 'positiveClass must be a folder name');
+  }
+  return { name, size: checkSize(opts.size ?? defaultSize), positiveClass };
+}
+
+function checkLimits(limits: DatasetLimits): DatasetLimits {
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isFinite(value) || value < 0) throw new AppError('INTERNAL', `dataset limit ${key} is invalid: ${value}`);
+  }
+  return Object.freeze(limits);
+}
+
+function notFound(id: string): AppError {
+  return new AppError('DATASET_NOT_FOUND', `dataset ${JSON.stringify(id)} not found`);
+}
+
+function contentHashOf(result: ImportResult): string {
+  const pairs = result.images.map((img) => `${img.hash}:${img.label}`).sort();
+  return createHash('sha256').update(pairs.join('\n')).digest('hex');
+}
+
+function summaryOf(manifest: DatasetManifest): DatasetSummary {
+  const { images: _images, skipped: _skipped, ...summary } = manifest;
+  return summary;
+}
+
+async function writeDurable(file: string, data: string): Promise<void> {
+  const fh = await open(file, 'wx');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+export function createDatasetStore(opts: {
+  dataDir: string;
+  limits?: Partial<DatasetLimits>;
+  defaultSize?: number;
+}): DatasetStore {
+  const limits = checkLimits({ ...DEFAULT_DATASET_LIMITS, ...opts.limits });
+  const defaultSize = checkSize(opts.defaultSize ?? 256);
+  const root = path.resolve(opts.dataDir, 'datasets');
+  const uploads = path.resolve(opts.dataDir, 'uploads');
+  mkdirSync(root, { recursive: true });
+  mkdirSync(uploads, { recursive: true });
+  const building = new Map<string, Promise<void>>();
+
+  const datasetDir = (id: string): string => {
+    if (!isDatasetId(id)) throw notFound(String(id));
+    return path.join(root, id);
+  };
+
+  /** Best effort: leftovers of imports or deletes that a crash interrupted long ago. */
+  async function sweepStale(): Promise<void> {
+    const names = await readdir(root).catch(() => [] as string[]);
+    for (const name of names) {
+      if (!name.startsWith('.staging-') && !name.startsWith('.deleting-')) continue;
+      const dir = path.join(root, name);
+      const info = await stat(dir).catch(() => undefined);
+      if (info && Date.now() - info.mtimeMs > STALE_MS) await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async function stage(
+    build: (staging: string, id: string) => Promise<DatasetManifest>,
+  ): Promise<DatasetManifest> {
+    await sweepStale();
+    const id = newDatasetId();
+    const staging = path.join(root, `.staging-${id}`);
+    await mkdir(staging);
+    try {
+      const manifest = await build(staging, id);
+      await writeDurable(path.join(staging, 'manifest.json'), JSON.stringify(manifest));
+      await writeDurable(path.join(staging, 'summary.json'), JSON.stringify(summaryOf(manifest)));
+      await rename(staging, path.join(root, id));
+      return manifest;
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  function manifestOf(
+    id: string,
+    name: string,
+    size: number,
+    layout: DatasetLayout,
+    result: ImportResult,
+    source: DatasetManifest['source'],
+  ): DatasetManifest {
+    const byClass = checkCounts(result, layout.classNames, limits);
+    const bySplit: Partial<Record<SplitName, number>> = {};
+    for (const img of result.images) if (img.split) bySplit[img.split] = (bySplit[img.split] ?? 0) + 1;
+    return {
+      id,
+      name,
+      createdAt: new Date().toISOString(),
+      size,
+      classNames: [layout.classNames[0], layout.classNames[1]],
+      positiveClass: layout.positiveClass,
+      counts: {
+        images: result.images.length,
+        byClass,
+        bySplit,
+        skipped: result.skipped.length,
+        duplicates: result.skipped.filter((s) => s.code === 'DUPLICATE').length,
+      },
+      images: result.images,
+      skipped: result.skipped,
+      contentHash: contentHashOf(result),
+      source,
+    };
+  }
+
+  async function fileSize(file: string, what: string, directory = false): Promise<number> {
+    try {
+      const info = await stat(file);
+      if (info.isDirectory() === directory) return info.size;
+    } catch {
+      // reported below
+    }
+    throw new AppError('BAD_REQUEST', `${what} not found: ${file}`);
+  }
+
+  async function moveOrCopy(from: string, to: string, move: boolean): Promise<void> {
+    if (move) {
+      try {
+        await rename(from, to);
+        return;
+      } catch (err) {
+        if (fsCode(err) !== 'EXDEV') throw err;
+      }
+    }
+    await copyFile(from, to);
+    if (move) await unlink(from);
+  }
+
+  async function importArchive(
+    zipPath: string,
+    opts: { name: string; size?: number; positiveClass?: string; filename?: string },
+  ): Promise<DatasetManifest> {
+    const absolute = path.resolve(zipPath);
+    const isUpload = isInside(absolute, uploads);
+    try {
+      const { name, size, positiveClass } = checkImportOptions(opts, defaultSize);
+      const bytes = await fileSize(absolute, 'archive');
+      return await stage(async (staging, id) => {
+        const scan = await scanZip(absolute, limits);
+        const layout = resolveLayout(scan.files, { positiveClass });
+        const result = await importImages({
+          layout,
+          size,
+          maxPixels: limits.maxImagePixels,
+          cacheFile: path.join(staging, cacheFileName(size)),
+          walk: (visit) => walkZip(absolute, limits, visit),
+        });
+        const filename = opts.filename ?? path.basename(absolute);
+        const manifest = manifestOf(id, name, size, layout, result, { kind: 'zip', bytes, filename });
+        await moveOrCopy(absolute, path.join(staging, SOURCE_ZIP), isUpload);
+        return manifest;
+      });
+    } finally {
+      if (isUpload) await rm(absolute, { force: true });
+    }
+  }
+
+  async function importDirectory(
+    dir: string,
+    opts: { name: string; size?: number; positiveClass?: string },
+  ): Promise<DatasetManifest> {
+    const { name, size, positiveClass } = checkImportOptions(opts, defaultSize);
+    const absolute = path.resolve(dir);
+    await fileSize(absolute, 'dataset folder', true);
+    return stage(async (staging, id) => {
+      const scan = await scanDirectory(absolute, limits);
+      const layout = resolveLayout(scan.files, { positiveClass });
+      const kept = path.join(staging, SOURCE_DIR);
+      const plan: ImportPlan = {
+        layout,
+        size,
+        maxPixels: limits.maxImagePixels,
+        cacheFile: path.join(staging, cacheFileName(size)),
+        walk: (visit) => walkDirectory(absolute, limits, visit),
+        keep: async (source, data) => {
+          const file = path.join(kept, ...source.split('/'));
+          await mkdir(path.dirname(file), { recursive: true });
+          await writeFile(file, data, { flag: 'wx' });
+        },
+        unkeep: (source) => rm(path.join(kept, ...source.split('/')), { force: true }),
+      };
+      const result = await importImages(plan);
+      return manifestOf(id, name, size, layout, result, {
+        kind: 'directory',
+        bytes: scan.bytes,
+        filename: path.basename(absolute),
+      });
+    });
+  }
+
+  async function get(id: string): Promise<DatasetManifest> {
+    const dir = datasetDir(id);
+    let text;
+    try {
+      text = await readFile(path.join(dir, 'manifest.json'), 'utf8');
+    } catch (err) {
+      if (fsCode(err) === 'ENOENT' || fsCode(err) === 'ENOTDIR') throw notFound(id);
+      throw err;
+    }
+    return JSON.parse(text) as DatasetManifest;
+  }
+
+  async function list(): Promise<DatasetSummary[]> {
+    const entries = await readdir(root, { withFileTypes: true });
+    const summaries: DatasetSummary[] = [];
+    for (const entry of entries) {
+      if (!entry.isDirectory() || !isDatasetId(entry.name)) continue;
+      try {
+        summaries.push(JSON.parse(await readFile(path.join(root, entry.name, 'summary.json'), 'utf8')));
+      } catch (err) {
+        if (fsCode(err) !== 'ENOENT') throw err; // deleted meanwhile
+      }
+    }
+    return summaries.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  async function remove(id: string): Promise<void> {
+    const dir = datasetDir(id);
+    const doomed = path.join(root, `.deleting-${id}-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(dir, doomed);
+    } catch (err) {
+      if (fsCode(err) === 'ENOENT') throw notFound(id);
+      throw err;
+    }
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  async function openImages(id: string, size?: number): Promise<DatasetImages> {
+    const manifest = await get(id);
+    const side = size === undefined ? manifest.size : checkSize(size);
+    const dir = datasetDir(id);
+    const file = path.join(dir, cacheFileName(side));
+    const exists = await stat(file).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      const key = `${id}/${side}`;
+      let job = building.get(key);
+      if (!job) {
+        job = rebuildCache(dir, manifest, side, limits).finally(() => building.delete(key));
+        building.set(key, job);
+      }
+      await job;
+    }
+    try {
+      return await openCachedImages(file, manifest, side);
+    } catch (err) {
+      if (fsCode(err) === 'ENOENT') throw notFound(id);
+      throw err;
+    }
+  }
+
+  return {
+    uploadsDir: () => uploads,
+    importArchive,
+    importDirectory,
+    list,
+    get,
+    delete: remove,
+    openImages,
+  };
+}

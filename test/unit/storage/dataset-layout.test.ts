@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../../src/errors.ts';
+import { resolveLayout, SKIP, type Placement } from '../../../src/storage/dataset-layout.ts';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError);
+    return (err as AppError).code;
+  }
+  return undefined;
+}
+
+const image = (className: string, label: 0 | 1, split?: string): Placement =>
+  ({ kind: 'image', className, label, split }) as Placement;
+
+describe('resolveLayout', () => {
+  it('reads class folders at the root', () => {
+    const layout = resolveLayout(['NORMAL/a.png', 'PNEUMONIA/b.jpeg']);
+    expect(layout.classNames).toEqual(['NORMAL', 'PNEUMONIA']);
+    expect(layout.positiveClass).toBe('PNEUMONIA');
+    expect(layout.place('NORMAL/a.png')).toEqual(image('NORMAL', 0));
+    expect(layout.place('PNEUMONIA/b.jpeg')).toEqual(image('PNEUMONIA', 1));
+  });
+
+  it('is case-insensitive for class, split and extension', () => {
+    const layout = resolveLayout(['normal/a.PNG', 'Pneumonia/b.JPG', 'Train/NoRmAl/c.Jpeg']);
+    expect(layout.place('normal/a.PNG')).toEqual(image('NORMAL', 0));
+    expect(layout.place('Pneumonia/b.JPG')).toEqual(image('PNEUMONIA', 1));
+    expect(layout.place('Train/NoRmAl/c.Jpeg')).toEqual(image('NORMAL', 0, 'train'));
+  });
+
+  it('reads train/ val/ validation/ test/ folders as splits', () => {
+    const layout = resolveLayout(['train/NORMAL/a.png', 'val/PNEUMONIA/b.png', 'validation/NORMAL/c.png', 'test/PNEUMONIA/d.png']);
+    expect(layout.place('train/NORMAL/a.png')).toEqual(image('NORMAL', 0, 'train'));
+    expect(layout.place('val/PNEUMONIA/b.png')).toEqual(image('PNEUMONIA', 1, 'validation'));
+    expect(layout.place('validation/NORMAL/c.png')).toEqual(image('NORMAL', 0, 'validation'));
+    expect(layout.place('test/PNEUMONIA/d.png')).toEqual(image('PNEUMONIA', 1, 'test'));
+  });
+
+  it('accepts wrapper folders of any name and depth (the Kaggle layout)', () => {
+    const layout = resolveLayout(['chest_xray/train/NORMAL/a.jpeg', 'chest_xray/train/PNEUMONIA/b.jpeg']);
+    expect(layout.place('chest_xray/train/NORMAL/a.jpeg')).toEqual(image('NORMAL', 0, 'train'));
+    const deep = resolveLayout(['x/y/z/NORMAL/a.png', 'x/y/z/PNEUMONIA/b.png']);
+    expect(deep.place('x/y/z/PNEUMONIA/b.png')).toEqual(image('PNEUMONIA', 1));
+  });
+
+  it('skips system files, non-images and stray images with reasons', () => {
+    const layout = resolveLayout(['NORMAL/a.png', 'PNEUMONIA/b.png']);
+    const skip = (path: string) => layout.place(path) as Extract<Placement, { kind: 'skip' }>;
+    for (const p of ['__MACOSX/NORMAL/._a.png', 'NORMAL/.DS_Store', 'NORMAL/Thumbs.db', '.hidden/NORMAL/a.png']) {
+      expect(skip(p)).toEqual({ kind: 'skip', code: SKIP.SYSTEM_FILE, reason: 'system file' });
+    }
+    expect(skip('NORMAL/notes.txt')).toEqual({ kind: 'skip', code: SKIP.NOT_AN_IMAGE, reason: 'not an image' });
+    expect(skip('NORMAL/scan.dcm').code).toBe(SKIP.NOT_AN_IMAGE);
+    expect(skip('readme.png').code).toBe(SKIP.NOT_IN_CLASS_FOLDER);
+    expect(skip('COVID/c.png').code).toBe(SKIP.NOT_IN_CLASS_FOLDER);
+    expect(skip('train/c.png').code).toBe(SKIP.NOT_IN_CLASS_FOLDER);
+  });
+
+  it('takes other class names when the positive class is configured', () => {
+    const paths = ['data/cats/a.png', 'data/Dogs/b.png', 'data/readme.png', 'elsewhere/birds/c.png'];
+    const layout = resolveLayout(paths, { positiveClass: 'dogs' });
+    expect(layout.classNames).toEqual(['cats', 'Dogs']);
+    expect(layout.positiveClass).toBe('Dogs');
+    expect(layout.place('data/cats/a.png')).toEqual(image('cats', 0));
+    expect(layout.place('data/Dogs/b.png')).toEqual(image('Dogs', 1));
+    expect(layout.place('elsewhere/birds/c.png')).toMatchObject({ kind: 'skip', code: SKIP.NOT_IN_CLASS_FOLDER });
+    expect(layout.place('data/readme.png')).toMatchObject({ kind: 'skip', code: SKIP.NOT_IN_CLASS_FOLDER });
+    const split = resolveLayout(['train/cats/a.png', 'test/dogs/b.png'], { positiveClass: 'DOGS' });
+    expect(split.place('test/dogs/b.png')).toEqual(image('dogs', 1, 'test'));
+  });
+
+  it('refuses layouts without two classes', () => {
+    expect(codeOf(() => resolveLayout([]))).toBe('DATASET_NO_IMAGES');
+    expect(codeOf(() => resolveLayout(['NORMAL/a.txt', '__MACOSX/NORMAL/a.png']))).toBe('DATASET_NO_IMAGES');
+    expect(codeOf(() => resolveLayout(['cats/a.png', 'dogs/b.png']))).toBe('DATASET_NO_IMAGES');
+    expect(codeOf(() => resolveLayout(['NORMAL/a.png', 'NORMAL/b.png']))).toBe('DATASET_ONE_CLASS');
+    expect(codeOf(() => resolveLayout(['dogs/a.png'], { positiveClass: 'dogs' }))).toBe('DATASET_ONE_CLASS');
+    expect(codeOf(() => resolveLayout(['cats/a.png', 'birds/b.png'], { positiveClass: 'dogs' }))).toBe(
+      'DATASET_CLASSES_INVALID',
+    );
+    expect(
+      codeOf(() => resolveLayout(['cats/a.png', 'birds/b.png', 'dogs/c.png'], { positiveClass: 'dogs' })),
+    ).toBe('DATASET_CLASSES_INVALID');
+  });
+
+  it('says what it found when refusing', () => {
+    try {
+      resolveLayout(['PNEUMONIA/a.png', 'PNEUMONIA/b.png', 'PNEUMONIA/c.png']);
+      expect.unreachable();
+    } catch (err) {
+      expect((err as AppError).message).toMatch(/PNEUMONIA \(3 files\)/);
+    }
+  });
+});
