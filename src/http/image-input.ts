@@ -1,0 +1,206 @@
+import multipart from '@fastify/multipart';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { AppError } from '../errors.ts';
+
+/**
+ * The three ways a client sends images to predict/explain, parsed into encoded image bytes:
+ * - multipart/form-data with one or more `image` file parts;
+ * - a raw `image/png` or `image/jpeg` body (one image);
+ * - JSON `{"images": ["<base64>", ...]}` (a `data:image/...;base64,` prefix is tolerated).
+ * Decoding (and so every bad-image error) happens later, in the prediction service.
+ */
+
+/** Content types of a raw single-image body (image/jpg is not registered but common in the wild). */
+export const RAW_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/jpg'] as const;
+const ACCEPTED = 'multipart/form-data (image parts), image/png, image/jpeg or application/json {"images": [base64, ...]}';
+/** Form field names taken as images (a client may pluralise). */
+const IMAGE_FIELDS = new Set(['image', 'images']);
+
+export interface ImageInputLimits {
+  /** Most images one request may carry. */
+  readonly maxImages: number;
+  /** Most bytes of images (decoded from base64 for JSON) one request may carry. */
+  readonly maxBytes: number;
+  /** Explain: exactly one image; more is a 400 rather than a 413. */
+  readonly exactlyOne?: boolean;
+}
+
+const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+
+/**
+ * Registers, in the calling (encapsulated) route plugin, what the three forms need: multipart
+ * (unless the app already has it), a Buffer parser for raw images with `bodyLimit`, and a
+ * catch-all that answers any other content type (text/plain included) with 415.
+ */
+export async function registerImageInput(app: FastifyInstance, opts: { bodyLimit: number }): Promise<void> {
+  if (!app.hasContentTypeParser('multipart/form-data')) {
+    await app.register(multipart, { throwFileSizeLimit: true });
+  }
+  for (const type of RAW_IMAGE_TYPES) {
+    if (app.hasContentTypeParser(type)) continue;
+    app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
+  }
+  if (app.hasContentTypeParser('text/plain')) app.removeContentTypeParser('text/plain');
+  if (!app.hasContentTypeParser('*')) {
+    app.addContentTypeParser('*', (request, _payload, done) => {
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().slice(0, 100);
+      done(new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type || '(none)'} is not accepted here; send ${ACCEPTED}`), undefined);
+    });
+  }
+}
+
+/**
+ * Route `preValidation` hook: raw and multipart bodies are not JSON; this keeps them out of the
+ * JSON-schema validator (which checks only the JSON form) while the route's body schema still
+ * documents all forms for OpenAPI.
+ */
+export function hideBinaryBody(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  if (Buffer.isBuffer(request.body)) {
+    rawBodies.set(request, request.body);
+    request.body = '';
+  } else if (request.isMultipart()) {
+    request.body = {};
+  }
+  done();
+}
+
+const base64Image = Type.String({
+  description: 'A PNG or JPEG, base64 (standard or URL-safe alphabet); a data:image/...;base64, prefix is allowed',
+});
+const binary = Type.String({ format: 'binary' });
+
+/** The route's body schema: JSON is validated; the others document the raw and multipart forms. */
+export function imageBodySchema(maxImages: number) {
+  const many = maxImages > 1;
+  return {
+    description: many
+      ? `One or more chest X-ray images (PNG or JPEG), at most ${maxImages} per request.`
+      : 'Exactly one chest X-ray image (PNG or JPEG).',
+    content: {
+      'multipart/form-data': {
+        // `image` is required in practice (400 without it); optional here only because the parts
+        // are streamed, so this schema documents rather than validates the form.
+        schema: Type.Object({
+          image: Type.Optional(
+            many
+              ? Type.Array(binary, { description: 'One file part per image, in order (required)' })
+              : Type.String({ format: 'binary', description: 'The image file (required)' }),
+          ),
+        }),
+      },
+      'image/png': { schema: binary },
+      'image/jpeg': { schema: binary },
+      'application/json': {
+        schema: Type.Object(
+          { images: Type.Array(base64Image, { minItems: 1, ...(many ? {} : { maxItems: 1 }) }) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+  };
+}
+
+const DATA_URL = /^data:[a-z0-9!#$&^_.+-]*\/?[a-z0-9!#$&^_.+-]*(?:;[a-z0-9-]+=[^;,]*)*;base64,/i;
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+const WHITESPACE = /[\t\n\r ]/g;
+
+/** Strict base64 (standard or URL-safe, padding optional, line breaks ignored) -> bytes; null when invalid. */
+export function decodeBase64(text: string): Buffer | null {
+  let s = text.startsWith('data:') ? text.replace(DATA_URL, '') : text;
+  if (s.startsWith('data:')) return null;
+  s = s.replace(WHITESPACE, '');
+  if (!BASE64.test(s) || s.length % 4 === 1) return null;
+  const unpadded = s.replace(/=+$/, '');
+  if (unpadded.includes('=') || (s.length !== unpadded.length && s.length % 4 !== 0)) return null;
+  return Buffer.from(s, 'base64');
+}
+
+function tooMany(limits: ImageInputLimits, got?: number): AppError {
+  const count = got === undefined ? 'more' : String(got);
+  if (limits.exactlyOne) return new AppError('BAD_REQUEST', `send exactly one image (got ${count})`);
+  return new AppError('PAYLOAD_TOO_LARGE', `too many images: at most ${limits.maxImages} per request (got ${count})`, {
+    maxImages: limits.maxImages,
+  });
+}
+
+function tooLarge(limits: ImageInputLimits): AppError {
+  return new AppError('PAYLOAD_TOO_LARGE', `images exceed ${limits.maxBytes} bytes per request`, { maxBytes: limits.maxBytes });
+}
+
+const noImage = () => new AppError('BAD_REQUEST', `no image in the request; send ${ACCEPTED}`);
+
+async function readMultipart(request: FastifyRequest, limits: ImageInputLimits): Promise<Buffer[]> {
+  const images: Buffer[] = [];
+  let total = 0;
+  try {
+    const parts = request.parts({
+      limits: {
+        fileSize: limits.maxBytes,
+        files: limits.maxImages,
+        fields: 20,
+        fieldSize: 64 * 1024,
+        parts: limits.maxImages + 20,
+        headerPairs: 100,
+      },
+    });
+    for await (const part of parts) {
+      if (part.type !== 'file') continue;
+      if (!IMAGE_FIELDS.has(part.fieldname)) {
+        part.file.resume();
+        throw new AppError('BAD_REQUEST', `unexpected file field "${part.fieldname.slice(0, 64)}"; send images as "image" parts`);
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of part.file) {
+        total += (chunk as Buffer).length;
+        if (total > limits.maxBytes) throw tooLarge(limits);
+        chunks.push(chunk as Buffer);
+      }
+      if (part.file.truncated) throw tooLarge(limits);
+      images.push(Buffer.concat(chunks));
+    }
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'FST_FILES_LIMIT') throw tooMany(limits);
+    if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(limits);
+    throw err; // AppErrors, and framework errors the app's error handler maps (parts limit, malformed body)
+  }
+  return images;
+}
+
+/**
+ * The request's images as encoded bytes, in the order sent. Errors: 400 no image / bad base64 /
+ * unexpected form field; 413 too many or too large; 415 any other body type.
+ */
+export async function readImages(request: FastifyRequest, limits: ImageInputLimits): Promise<Buffer[]> {
+  let images: Buffer[];
+  const raw = rawBodies.get(request) ?? (Buffer.isBuffer(request.body) ? request.body : undefined);
+  if (raw) {
+    if (raw.length > limits.maxBytes) throw tooLarge(limits);
+    images = [raw];
+  } else if (request.isMultipart()) {
+    images = await readMultipart(request, limits);
+  } else if (typeof request.body === 'object' && request.body !== null) {
+    const list = (request.body as { images?: unknown }).images;
+    if (!Array.isArray(list)) throw new AppError('BAD_REQUEST', 'JSON body must be {"images": ["<base64>", ...]}');
+    if (list.length > limits.maxImages) throw tooMany(limits, list.length);
+    images = [];
+    let total = 0;
+    list.forEach((item, index) => {
+      const bytes = typeof item === 'string' ? decodeBase64(item) : null;
+      if (!bytes) {
+        throw new AppError('BAD_REQUEST', `images[${index}] is not valid base64`, { index });
+      }
+      total += bytes.length;
+      if (total > limits.maxBytes) throw tooLarge(limits);
+      images.push(bytes);
+    });
+  } else if (request.body === undefined || request.body === null) {
+    throw noImage();
+  } else {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `send ${ACCEPTED}`);
+  }
+  if (images.length === 0) throw noImage();
+  if (images.length > limits.maxImages || (limits.exactlyOne && images.length !== 1)) throw tooMany(limits, images.length);
+  return images;
+}
