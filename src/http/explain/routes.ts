@@ -1,0 +1,142 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../config.ts';
+import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
+import { hideBinaryBody, imageBodySchema, readImages, registerImageInput } from '../image-input.ts';
+import { Label, ModelRef, Probability, Threshold } from '../predict/schemas.ts';
+import { errorResponses } from '../schemas/error.ts';
+import { AliasName, ModelName, VersionNumber } from '../schemas/ids.ts';
+
+export interface ExplainRouteDeps {
+  readonly config: Config;
+  readonly predictions: PredictionService;
+}
+
+const ExplainQuery = Type.Object(
+  {
+    model: Type.Optional(ModelName),
+    version: Type.Optional(VersionNumber),
+    alias: Type.Optional(AliasName),
+  },
+  { additionalProperties: false },
+);
+type ExplainQuery = Static<typeof ExplainQuery>;
+
+const ExplainJson = Type.Object({
+  model: ModelRef,
+  probability: Probability,
+  label: Label,
+  threshold: Threshold,
+  heatmap: Type.String({
+    contentEncoding: 'base64',
+    description: 'PNG (base64) of the Grad-CAM heat map over the X-ray at the model input size',
+  }),
+});
+
+/** Quality (q) the Accept header gives a media type: its most specific matching range wins. */
+function quality(accept: readonly { type: string; q: number }[], media: string): number {
+  const [main] = media.split('/');
+  let best = -1;
+  let q = 0;
+  for (const r of accept) {
+    const specificity = r.type === media ? 2 : r.type === `${main}/*` ? 1 : r.type === '*/*' ? 0 : -1;
+    if (specificity > best) {
+      best = specificity;
+      q = r.q;
+    }
+  }
+  return q;
+}
+
+/**
+ * True when the client's Accept prefers image/png over application/json: a higher q; at the same
+ * q, image/png named explicitly (before application/json when both are). No Accept header, or
+ * only wildcards, means JSON.
+ */
+export function prefersPng(header: string | undefined): boolean {
+  if (!header) return false;
+  const ranges = header.split(',').map((part) => {
+    const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+    const qParam = params.find((p) => p.startsWith('q='));
+    const q = qParam ? Number(qParam.slice(2)) : 1;
+    return { type, q: Number.isFinite(q) ? q : 0 };
+  });
+  const png = quality(ranges, 'image/png');
+  const json = quality(ranges, 'application/json');
+  if (png !== json) return png > json;
+  if (png <= 0) return false;
+  // A tie: the type named explicitly wins; both named: the one listed first.
+  const at = (media: string) => ranges.findIndex((r) => r.type === media);
+  const pngAt = at('image/png');
+  const jsonAt = at('application/json');
+  if (pngAt === -1) return false;
+  return jsonAt === -1 || pngAt < jsonAt;
+}
+
+/** Header-safe text: printable ASCII as is, anything else percent-encoded (class names come from folder names). */
+const headerText = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s : encodeURIComponent(s));
+
+/** POST /v1/explain: Grad-CAM heat map for one image, as a PNG or as JSON with the PNG in base64. */
+export default async function explainRoutes(app: FastifyInstance, opts: { deps: ExplainRouteDeps }): Promise<void> {
+  const { config, predictions } = opts.deps;
+  const bodyLimit = config.limits.requestBytes;
+  await registerImageInput(app, { bodyLimit });
+  const limits = { maxImages: 1, maxBytes: bodyLimit, exactlyOne: true };
+
+  app.post<{ Querystring: ExplainQuery }>('/v1/explain', {
+    bodyLimit,
+    config: { auth: 'predict' },
+    preValidation: hideBinaryBody,
+    schema: {
+      tags: ['predict'],
+      summary: 'Explain one prediction with a Grad-CAM heat map',
+      description:
+        'Same inputs as POST /v1/predict, exactly one image. Answers image/png (the heat map blended over the ' +
+        'X-ray, with the prediction in X-Model-Name, X-Model-Version, X-Probability, X-Label and X-Threshold ' +
+        'headers) when the Accept header prefers image/png; otherwise JSON with the PNG in base64. `model` ' +
+        'chooses the model (default: the default model), `version`/`alias` the version.',
+      operationId: 'explain',
+      querystring: ExplainQuery,
+      body: imageBodySchema(1),
+      response: {
+        200: {
+          description: 'The heat map and the prediction it explains',
+          content: {
+            'application/json': { schema: ExplainJson },
+            'image/png': { schema: Type.String({ format: 'binary' }) },
+          },
+        },
+        ...errorResponses(400, 404, 413, 415, 422, 503),
+      },
+    },
+    handler: async (request, reply) => {
+      const [image] = await readImages(request, limits);
+      const { model, version, alias } = request.query;
+      const target: PredictionTarget = {
+        name: model ?? config.defaultModelName,
+        ...(version !== undefined ? { version } : {}),
+        ...(alias !== undefined ? { alias } : {}),
+      };
+      const png = prefersPng(request.headers.accept);
+      const result = await predictions.explain(image!, target, png ? 'png' : 'json');
+      reply.header('vary', 'Accept');
+      if (png) {
+        return reply
+          .type('image/png')
+          .header('x-model-name', headerText(result.model.name))
+          .header('x-model-version', String(result.model.version))
+          .header('x-probability', String(result.probability))
+          .header('x-label', headerText(result.label))
+          .header('x-threshold', String(result.threshold))
+          .send(result.png);
+      }
+      return reply.type('application/json; charset=utf-8').send({
+        model: result.model,
+        probability: result.probability,
+        label: result.label,
+        threshold: result.threshold,
+        heatmap: result.png.toString('base64'),
+      });
+    },
+  });
+}
