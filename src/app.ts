@@ -1,0 +1,140 @@
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.ts';
+import datasetsRoutes from './http/datasets/routes.ts';
+import explainRoutes from './http/explain/routes.ts';
+import healthRoutes from './http/health/routes.ts';
+import metricsRoutes from './http/metrics/routes.ts';
+import modelsRoutes from './http/models/routes.ts';
+import { authPlugin } from './http/plugins/auth.ts';
+import { errorHandlerPlugin, frameworkErrors } from './http/plugins/error-handler.ts';
+import { metricsHookPlugin } from './http/plugins/metrics-hook.ts';
+import { requestContextPlugin, requestId } from './http/plugins/request-context.ts';
+import { sharedPlugin } from './http/plugins/shared.ts';
+import predictRoutes from './http/predict/routes.ts';
+import trainingJobsRoutes from './http/training-jobs/routes.ts';
+import type { AppMetrics } from './metrics.ts';
+import type { EngineInfo } from './ml/engine.ts';
+import type { DatasetService } from './services/datasets.ts';
+import type { HealthService } from './services/health.ts';
+import type { ModelService } from './services/models.ts';
+import type { PredictionService } from './services/predictions.ts';
+import type { TrainingJobService } from './services/training-jobs.ts';
+
+/** Everything the HTTP layer needs, built by src/server.ts (or by a test). */
+export interface AppDeps {
+  config: Config;
+  engine: EngineInfo;
+  /** Omitted: a pino JSON logger at config.logLevel. false: no logging (tests). */
+  logger?: FastifyBaseLogger | false;
+  datasets: DatasetService;
+  models: ModelService;
+  predictions: PredictionService;
+  jobs: TrainingJobService;
+  health: HealthService;
+  metrics: AppMetrics;
+}
+
+/** Default body limit for JSON routes; routes taking images or archives set their own. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** Fastify server options (logging, request ids, parser strictness) for the app. */
+export function serverOptions(deps: AppDeps): FastifyServerOptions {
+  const logging: Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> =
+    deps.logger === false
+      ? { logger: false }
+      : deps.logger
+        ? { loggerInstance: deps.logger }
+        : {
+            logger: {
+              level: deps.config.logLevel,
+              // Request lines carry method, url and remote address only; keys never reach a log.
+              redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+            },
+          };
+  return {
+    ...logging,
+    genReqId: requestId,
+    requestIdHeader: false,
+    // One line per request from the request-context plugin instead of Fastify's two.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    frameworkErrors,
+    bodyLimit: JSON_BODY_LIMIT,
+    // Closing: new requests on kept-alive connections get 503 while in-flight ones finish.
+    return503OnClosing: true,
+    ajv: {
+      customOptions: {
+        // Unknown JSON properties are an error (a typo such as "epoch" must not be silently dropped).
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false,
+      },
+    },
+  };
+}
+
+/**
+ * The app as a plugin (the fastify/demo layout): cross-cutting plugins first (request ids and
+ * logging, timing, auth, the one error handler), then one plugin per resource. Not encapsulated,
+ * so mounting it anywhere gives the same hooks and handlers.
+ */
+export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstance, opts: { deps: AppDeps }) => {
+  const { deps } = opts;
+  await app.register(requestContextPlugin);
+  await app.register(metricsHookPlugin, { metrics: deps.metrics });
+  await app.register(authPlugin, { config: deps.config });
+  await app.register(errorHandlerPlugin);
+  // JSON, multipart and the content types routes add themselves; a text/plain body is a 415, not a string.
+  app.removeContentTypeParser('text/plain');
+
+  // Collects every route's schema for the OpenAPI document (served by the docs plugin, issue 4).
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Chest X-ray classifier service',
+        version: '1',
+        description: 'Upload datasets, train ChestXRayNet, keep model versions, serve pneumonia probabilities.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: deps.config.apiKeys.size > 0 ? [{ apiKey: [] }, { bearer: [] }] : [],
+    },
+  });
+
+  // Multipart parsing is registered once, here; every route that reads parts passes its own
+  // limits to request.parts()/file(). The defaults below are the strict predict-sized ones.
+  await app.register(multipart, {
+    limits: {
+      fileSize: deps.config.limits.requestBytes,
+      files: deps.config.limits.imagesPerRequest,
+      fields: 20,
+      fieldSize: 64 * 1024,
+      parts: deps.config.limits.imagesPerRequest + 20,
+      headerPairs: 100,
+    },
+    throwFileSizeLimit: true,
+  });
+
+  await app.register(healthRoutes, { deps });
+  await app.register(metricsRoutes, { deps });
+  await app.register(datasetsRoutes, { deps });
+  await app.register(trainingJobsRoutes, { deps });
+  await app.register(modelsRoutes, { deps });
+  await app.register(predictRoutes, { deps });
+  await app.register(explainRoutes, { deps });
+});
+
+/** A ready-to-listen Fastify instance with every route of the API. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(deps));
+  await app.register(serviceApp, { deps });
+  await app.ready();
+  return app;
+}
