@@ -48,6 +48,8 @@ const BY_STATUS: Readonly<Record<number, ErrorCode>> = {
   429: 'RATE_LIMITED',
 };
 
+const GENERIC_500 = 'Internal server error';
+
 function body(code: ErrorCode, message: string, details?: Readonly<Record<string, unknown>>): ErrorBody {
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
@@ -55,7 +57,9 @@ function body(code: ErrorCode, message: string, details?: Readonly<Record<string
 /** Turns anything thrown while serving a request into a status and the one error body shape. */
 export function mapError(err: unknown): Mapped {
   if (isAppError(err)) {
-    return { status: err.status, body: body(err.code, err.message, err.details), unexpected: err.status >= 500 && err.code === 'INTERNAL' };
+    // INTERNAL errors can carry paths or other server detail: logged, never sent.
+    if (err.code === 'INTERNAL') return { status: 500, body: body('INTERNAL', GENERIC_500), unexpected: true };
+    return { status: err.status, body: body(err.code, err.message, err.details), unexpected: false };
   }
   const e = (typeof err === 'object' && err !== null ? err : {}) as Partial<FastifyError> & { message?: unknown };
   const message = typeof e.message === 'string' ? e.message : String(err);
@@ -74,7 +78,7 @@ export function mapError(err: unknown): Mapped {
     const code = BY_STATUS[status] ?? 'BAD_REQUEST';
     return { status: ERROR_CATALOGUE[code], body: body(code, message), unexpected: false };
   }
-  return { status: 500, body: body('INTERNAL', 'Internal server error'), unexpected: true };
+  return { status: 500, body: body('INTERNAL', GENERIC_500), unexpected: true };
 }
 
 /** Seconds a client should wait before retrying a 503. */
