@@ -1,0 +1,136 @@
+/**
+ * An API app for integration tests of the api's own routes: real dataset store and model registry
+ * in a fresh temp DATA_DIR, real Redis (health pings, model events), real HTTP on an ephemeral
+ * port. The prediction and training-job services are other engineers' and are replaced here by
+ * small fakes that answer only what these routes ask (loaded(), datasetInUse(), counts()).
+ */
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import supertest from 'supertest';
+import { buildApp, type AppDeps } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import type { EngineInfo } from '../../src/ml/engine.ts';
+import { closeRedis, createRedis } from '../../src/queue/connection.ts';
+import { publishModelEvent } from '../../src/queue/model-events.ts';
+import { createDatasetService } from '../../src/services/datasets.ts';
+import { createHealthService } from '../../src/services/health.ts';
+import { createModelService } from '../../src/services/models.ts';
+import { createDatasetStore, type DatasetStore } from '../../src/storage/dataset-store.ts';
+import { createModelRegistry, type ModelRegistry } from '../../src/storage/model-registry.ts';
+import { TEST_REDIS_URL, uniquePrefix } from './redis.ts';
+
+export const FAKE_ENGINE: EngineInfo = Object.freeze({
+  name: 'wasm',
+  tfjsVersion: '4.22.0',
+  description: 'not initialised: the api route tests never run a model',
+});
+
+/** What the fakes of the other engineers' services answer; tests change these fields. */
+export interface FakeState {
+  inUse: Set<string>;
+  loaded: { name: string; version: number }[];
+  counts: Record<string, number>;
+  /** When set, datasetInUse throws it (to check unexpected errors become a generic 500). */
+  datasetInUseError?: Error;
+}
+
+export interface Harness {
+  app: FastifyInstance;
+  http: supertest.Agent;
+  config: Config;
+  dataDir: string;
+  store: DatasetStore;
+  registry: ModelRegistry;
+  redis: Redis;
+  fake: FakeState;
+  deps: AppDeps;
+  /** Entries under DATA_DIR that are in-flight leftovers (uploads, staging, deleting, locks, temp files). */
+  leftovers(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  /** Health pings this Redis instead (e.g. a closed port, to see readiness fail). */
+  healthRedisUrl?: string;
+}
+
+export async function startHarness(testFile: string, opts: HarnessOptions = {}): Promise<Harness> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'cxr-api-'));
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: uniquePrefix(testFile),
+    LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
+  const fake: FakeState = { inUse: new Set(), loaded: [], counts: { queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 } };
+  const store = createDatasetStore({ dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
+  const registry = createModelRegistry({ dataDir, defaultModel: config.defaultModelName });
+  const redis = createRedis(config.redisUrl, 'producer');
+  // A fail-fast producer refuses commands until connected: wait, so tests start from a ready Redis.
+  if (redis.status !== 'ready') await once(redis, 'ready');
+  const healthRedis = opts.healthRedisUrl ? createRedis(opts.healthRedisUrl, 'producer') : redis;
+  const metrics = createMetrics({ defaultMetrics: false });
+
+  const deps: AppDeps = {
+    config,
+    engine: FAKE_ENGINE,
+    logger: false,
+    datasets: createDatasetService({
+      store,
+      uploadLimitBytes: config.limits.uploadBytes,
+      datasetInUse: async (id) => {
+        if (fake.datasetInUseError) throw fake.datasetInUseError;
+        return fake.inUse.has(id);
+      },
+    }),
+    models: createModelService({ registry, publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e) }),
+    // Fakes confined to tests: only the members the api's routes call.
+    predictions: { loaded: () => fake.loaded } as unknown as AppDeps['predictions'],
+    jobs: {
+      datasetInUse: async (id: string) => fake.inUse.has(id),
+      counts: async () => fake.counts,
+    } as unknown as AppDeps['jobs'],
+    health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
+    metrics,
+  };
+  const app = await buildApp(deps);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const http = supertest.agent(app.server);
+
+  return {
+    app,
+    http,
+    config,
+    dataDir,
+    store,
+    registry,
+    redis,
+    fake,
+    deps,
+    async leftovers() {
+      const found: string[] = [];
+      const uploads = await readdir(path.join(dataDir, 'uploads')).catch(() => []);
+      found.push(...uploads.map((f) => `uploads/${f}`));
+      const datasets = await readdir(path.join(dataDir, 'datasets')).catch(() => []);
+      found.push(...datasets.filter((f) => f.startsWith('.')).map((f) => `datasets/${f}`));
+      for (const model of await readdir(path.join(dataDir, 'models')).catch(() => [])) {
+        const entries = await readdir(path.join(dataDir, 'models', model)).catch(() => []);
+        found.push(...entries.filter((f) => f.startsWith('.')).map((f) => `models/${model}/${f}`));
+      }
+      return found;
+    },
+    async close() {
+      await app.close();
+      if (healthRedis !== redis) await closeRedis(healthRedis);
+      await closeRedis(redis);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected ${JSON.stringify(env)} to be refused`);
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      dataDir: path.resolve('./data'),
+      redisUrl: 'redis://127.0.0.1:6379',
+      queuePrefix: 'cxr',
+      openOperationalRoutes: true,
+      logLevel: 'info',
+      engine: 'auto',
+      defaultModelName: 'chestxraynet',
+      limits: { uploadBytes: 2 * 1024 ** 3, requestBytes: 50 * 1024 ** 2, imagesPerRequest: 64, imagePixels: 100_000_000 },
+      batching: { maxBatchSize: 16, maxWaitMs: 4 },
+      modelCacheSize: 4,
+    });
+    expect(c.apiKeys.size).toBe(0);
+  });
+
+  it('is frozen', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(() => {
+      (c as { port: number }).port = 1;
+    }).toThrow();
+  });
+
+  it('reads every variable', () => {
+    const c = loadConfig({
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      DATA_DIR: '/tmp/somewhere',
+      REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+      QUEUE_PREFIX: 'my_prefix-1',
+      OPEN_OPERATIONAL_ROUTES: 'off',
+      LOG_LEVEL: 'debug',
+      ENGINE: 'wasm',
+      DEFAULT_MODEL_NAME: 'other-net',
+      UPLOAD_LIMIT: '512mb',
+      REQUEST_LIMIT: '20MiB',
+      MAX_IMAGES_PER_REQUEST: '8',
+      MAX_IMAGE_PIXELS: '4000000',
+      BATCH_MAX_SIZE: '32',
+      BATCH_MAX_WAIT_MS: '0',
+      MODEL_CACHE_SIZE: '2',
+      WORKER_LOCK_MS: '5000',
+      WORKER_STALLED_CHECK_MS: '6000',
+      JOB_ATTEMPTS: '1',
+    });
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      dataDir: '/tmp/somewhere',
+      redisUrl: 'rediss://user:pw@redis.example:6380/2',
+      queuePrefix: 'my_prefix-1',
+      openOperationalRoutes: false,
+      logLevel: 'debug',
+      engine: 'wasm',
+      defaultModelName: 'other-net',
+      limits: { uploadBytes: 512_000_000, requestBytes: 20 * 1024 ** 2, imagesPerRequest: 8, imagePixels: 4_000_000 },
+      batching: { maxBatchSize: 32, maxWaitMs: 0 },
+      modelCacheSize: 2,
+      worker: { lockDurationMs: 5000, stalledIntervalMs: 6000, attempts: 1 },
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PORT: '', UPLOAD_LIMIT: ' ', LOG_LEVEL: '' })).toMatchObject({
+      port: 3000,
+      logLevel: 'info',
+      limits: { uploadBytes: 2 * 1024 ** 3 },
+    });
+  });
+
+  it('parses sizes with units', () => {
+    const size = (v: string) => loadConfig({ UPLOAD_LIMIT: v }).limits.uploadBytes;
+    expect(size('2147483648')).toBe(2 * 1024 ** 3);
+    expect(size('2gib')).toBe(2 * 1024 ** 3);
+    expect(size('2GB')).toBe(2e9);
+    expect(size('40kb')).toBe(40_000);
+    expect(size('1.5 MiB')).toBe(1.5 * 1024 ** 2);
+    expect(size('100b')).toBe(100);
+  });
+
+  it('parses API keys with roles; a key without a role is an admin key', () => {
+    const keys = loadConfig({ API_KEYS: ' aaaaaaaaaaaaaaaa:admin , bbbbbbbbbbbbbbbb:predict,cccccccccccccccc ,' }).apiKeys;
+    expect([...keys]).toEqual([
+      ['aaaaaaaaaaaaaaaa', 'admin'],
+      ['bbbbbbbbbbbbbbbb', 'predict'],
+      ['cccccccccccccccc', 'admin'],
+    ]);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['REDIS_URL', 'http://localhost:6379'],
+    ['REDIS_URL', 'not a url'],
+    ['QUEUE_PREFIX', 'has space'],
+    ['QUEUE_PREFIX', 'a:b'],
+    ['OPEN_OPERATIONAL_ROUTES', 'maybe'],
+    ['LOG_LEVEL', 'verbose'],
+    ['ENGINE', 'cpu'],
+    ['DEFAULT_MODEL_NAME', 'Has Upper'],
+    ['DEFAULT_MODEL_NAME', '../etc'],
+    ['UPLOAD_LIMIT', 'lots'],
+    ['UPLOAD_LIMIT', '-5mb'],
+    ['UPLOAD_LIMIT', '0'],
+    ['UPLOAD_LIMIT', '2tb'],
+    ['REQUEST_LIMIT', '0.1b'],
+    ['MAX_IMAGES_PER_REQUEST', '0'],
+    ['MAX_IMAGES_PER_REQUEST', '5000'],
+    ['MAX_IMAGE_PIXELS', 'many'],
+    ['BATCH_MAX_SIZE', '0'],
+    ['BATCH_MAX_SIZE', '1000'],
+    ['BATCH_MAX_WAIT_MS', '-1'],
+    ['MODEL_CACHE_SIZE', '0'],
+    ['WORKER_LOCK_MS', '10'],
+    ['WORKER_STALLED_CHECK_MS', 'soon'],
+    ['JOB_ATTEMPTS', '0'],
+    ['API_KEYS', 'short:admin'],
+    ['API_KEYS', 'aaaaaaaaaaaaaaaa:root'],
+  ])('%s=%j is refused with a message naming the variable', (variable, value) => {
+    const err = configError({ [variable]: value });
+    expect(err.variable).toBe(variable);
+    expect(err.message).toContain(variable);
+    expect(err.message.startsWith('Invalid configuration:')).toBe(true);
+  });
+
+  it('never echoes an API key in its error messages', () => {
+    const err = configError({ API_KEYS: 'secret-sho:admin' });
+    expect(err.message).not.toContain('secret-sho');
+    const err2 = configError({ API_KEYS: 'a-long-enough-secret-key:superuser' });
+    expect(err2.message).not.toContain('a-long-enough-secret-key');
+  });
+});
