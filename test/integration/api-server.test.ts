@@ -90,8 +90,19 @@ describe('src/server.ts', () => {
     });
     try {
       await waitLive(port, proc);
-      const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
-      expect([200, 503]).toContain(ready.status);
+      const base = `http://127.0.0.1:${port}`;
+      let ready = await fetch(`${base}/health/ready`);
+      for (let i = 0; i < 30 && ready.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ready = await fetch(`${base}/health/ready`);
+      }
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ redis: true, workers: expect.any(Number), models: { loaded: [] } });
+      // The real services are wired: every resource answers.
+      expect((await fetch(`${base}/v1/models`)).status).toBe(200);
+      expect((await fetch(`${base}/v1/training-jobs`)).status).toBe(200);
+      expect((await fetch(`${base}/v1/predict`, { method: 'POST', body: '{"images":["aGVsbG8="]}', headers: { 'content-type': 'application/json' } })).status).toBe(503);
+      expect(await (await fetch(`${base}/metrics`)).text()).toContain('cxr_training_jobs{state="queued"} 0');
 
       // An upload sent in two halves, with SIGTERM in between.
       const archive = await datasetZip({ perClass: 6 });
