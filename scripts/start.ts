@@ -14,10 +14,12 @@ import { waitUntilReady } from './start/ready.ts';
 import { findOnPath, HOW_TO_GET_REDIS, isLocalRedis, redisAnswers, redisPort, redisServerArgs } from './start/redis.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** The worker finishes or abandons its current batch and marks the job well within this. */
-const APP_STOP_TIMEOUT_MS = 30_000;
+/** A bit longer than the api (25 s) and the worker (30 s) give themselves before they exit 1. */
+const APP_STOP_TIMEOUT_MS = 35_000;
 const REDIS_STOP_TIMEOUT_MS = 10_000;
 const REDIS_START_TIMEOUT_MS = 15_000;
+/** Copies of one Ctrl-C arrive within this; a signal later than that means "force". */
+const SIGNAL_ECHO_MS = 1000;
 
 const prefixer = createPrefixer(Boolean(process.stdout.isTTY) && !process.env.NO_COLOR);
 const say = prefixer('start');
@@ -93,13 +95,16 @@ async function main(): Promise<number> {
     return child;
   };
 
-  let signals = 0;
+  // Under `npm start` one Ctrl-C arrives several times within milliseconds (from the terminal to the
+  // whole process group, and relayed by npm and tsx), so only a signal a moment later forces.
+  let firstSignalAt: number | undefined;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
-      signals += 1;
-      if (signals === 1 && !stopped) {
-        void stopAll(`${sig}: stopping (${sig === 'SIGINT' ? 'Ctrl-C again' : 'again'} to kill everything at once)`);
-      } else {
+      const now = Date.now();
+      if (firstSignalAt === undefined && !stopped) {
+        firstSignalAt = now;
+        void stopAll(`${sig}: stopping (${sig === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill everything at once)`);
+      } else if (firstSignalAt === undefined || now - firstSignalAt > SIGNAL_ECHO_MS) {
         say(`${sig} again: killing everything now`, 'err');
         for (const c of children) c.kill();
       }
