@@ -258,6 +258,6 @@ export function checkTrainingParams(params: unknown): TrainingParams {
   const p = params as TrainingParams;
   // Ranges live on the request schema; re-run them through it.
   const { inputSize, filterMultiplier, batchNorm, ...rest } = p;
-  resolveTrainingRequest({ datasetId: 'x', model: { inputSize, filterMultiplier, batchNorm }, ...rest }, { modelName: 'x' });
+  resolveTrainingRequest({ datasetId: 'ds_aaaaaaaaaaaaaaaa', model: { inputSize, filterMultiplier, batchNorm }, ...rest }, { modelName: 'x' });
   return p;
 }
