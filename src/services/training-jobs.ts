@@ -178,6 +178,11 @@ export function createTrainingJobService(opts: TrainingJobServiceOptions): Train
     backoffMs: opts.backoffMs ?? 5000,
   });
   let closed = false;
+  // Once a connection attempt failed, requests fail at once until Redis is back (no waiting).
+  let downSinceLastReady = false;
+  redis.on('ready', () => (downSinceLastReady = false));
+  redis.on('close', () => (downSinceLastReady = true));
+  redis.on('error', () => (downSinceLastReady = true));
 
   const unavailable = (cause?: unknown) =>
     new AppError('QUEUE_UNAVAILABLE', 'The job queue (Redis) is unavailable; try again shortly', undefined, { cause });
@@ -186,7 +191,7 @@ export function createTrainingJobService(opts: TrainingJobServiceOptions): Train
   async function ensureConnected(): Promise<void> {
     if (closed) throw unavailable();
     if (redis.status === 'ready') return;
-    if (redis.status === 'end') throw unavailable();
+    if (redis.status === 'end' || downSinceLastReady) throw unavailable();
     const waitMs = Math.min(timeoutMs, 500);
     const ok = await new Promise<boolean>((resolve) => {
       const done = (v: boolean) => {
