@@ -25,32 +25,10 @@ function configOrExit(): Config {
 async function main(): Promise<void> {
   // Config first, before TensorFlow.js and the rest load (seconds), so a typo fails at once.
   const config = configOrExit();
-  const [
-    { buildApp },
-    { createMetrics },
-    { EngineUnavailableError, initEngine },
-    { closeRedis, createRedis, redisFactory },
-    { publishModelEvent },
-    { createDatasetService },
-    { createHealthService },
-    { createModelService },
-    { createPredictionService },
-    { createTrainingJobService },
-    { createDatasetStore },
-    { createModelRegistry },
-  ] = await Promise.all([
+  const [{ buildApp }, { EngineUnavailableError, initEngine }, { composeApi }] = await Promise.all([
     import('./app.ts'),
-    import('./metrics.ts'),
     import('./ml/engine.ts'),
-    import('./queue/connection.ts'),
-    import('./queue/model-events.ts'),
-    import('./services/datasets.ts'),
-    import('./services/health.ts'),
-    import('./services/models.ts'),
-    import('./services/predictions.ts'),
-    import('./services/training-jobs.ts'),
-    import('./storage/dataset-store.ts'),
-    import('./storage/model-registry.ts'),
+    import('./compose.ts'),
   ]);
   const log: Logger = pino({
     level: config.logLevel,
@@ -70,39 +48,9 @@ async function main(): Promise<void> {
   }
   log.info({ engine: engine.name, fallbackReason: engine.fallbackReason }, engine.description);
 
-  const redisFor = redisFactory(config.redisUrl);
-  const redis = createRedis(config.redisUrl, 'producer');
-  const store = createDatasetStore({ dataDir: config.dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
-  const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
-  const removed = await registry.cleanupStaging().catch((err: unknown) => {
-    log.warn({ err }, 'could not sweep leftovers of interrupted model publishes');
-    return 0;
-  });
-  if (removed > 0) log.info({ removed }, 'removed leftovers of interrupted model publishes');
-
-  const metrics = createMetrics();
-  const jobs = createTrainingJobService({ config, redis: redisFor, datasets: store });
-  const predictions = createPredictionService({ config, registry, metrics, redis: redisFor, logger: log.child({ part: 'predictions' }) });
-  await predictions.start();
-
-  const app = await buildApp({
-    config,
-    engine,
-    logger: log,
-    datasets: createDatasetService({
-      store,
-      uploadLimitBytes: config.limits.uploadBytes,
-      datasetInUse: (id) => jobs.datasetInUse(id),
-    }),
-    models: createModelService({
-      registry,
-      publishEvent: (event) => publishModelEvent(redis, config.queuePrefix, event, log),
-    }),
-    predictions,
-    jobs,
-    health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
-    metrics,
-  });
+  const api = composeApi(config, engine, log);
+  await api.start();
+  const app = await buildApp(api.deps);
 
   let closing: Promise<void> | undefined;
   const shutdown = (signal: string) => {
@@ -118,8 +66,7 @@ async function main(): Promise<void> {
     timer.unref();
     closing = (async () => {
       await app.close();
-      await Promise.allSettled([predictions.close(), jobs.close()]);
-      await closeRedis(redis);
+      await api.close();
       log.info('closed');
       log.flush();
     })();

@@ -1,0 +1,74 @@
+/**
+ * Wires the real stores, Redis connections and services into AppDeps. The api entrypoint, the
+ * OpenAPI writer and full-stack tests all build the app this one way.
+ */
+import type { Logger } from 'pino';
+import type { AppDeps } from './app.ts';
+import type { Config } from './config.ts';
+import { createMetrics } from './metrics.ts';
+import type { EngineInfo } from './ml/engine.ts';
+import { closeRedis, createRedis, redisFactory } from './queue/connection.ts';
+import { publishModelEvent } from './queue/model-events.ts';
+import { createDatasetService } from './services/datasets.ts';
+import { createHealthService } from './services/health.ts';
+import { createModelService } from './services/models.ts';
+import { createPredictionService } from './services/predictions.ts';
+import { createTrainingJobService } from './services/training-jobs.ts';
+import { createDatasetStore } from './storage/dataset-store.ts';
+import { createModelRegistry } from './storage/model-registry.ts';
+
+export interface ComposedApi {
+  readonly deps: AppDeps;
+  /** Sweeps leftovers of interrupted publishes and subscribes to model events. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function composeApi(config: Config, engine: EngineInfo, log: Logger): ComposedApi {
+  const redisFor = redisFactory(config.redisUrl);
+  const redis = createRedis(config.redisUrl, 'producer');
+  const store = createDatasetStore({ dataDir: config.dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
+  const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
+  const metrics = createMetrics();
+  const jobs = createTrainingJobService({ config, redis: redisFor, datasets: store });
+  const predictions = createPredictionService({
+    config,
+    registry,
+    metrics,
+    redis: redisFor,
+    logger: log.child({ part: 'predictions' }),
+  });
+  const deps: AppDeps = {
+    config,
+    engine,
+    logger: log,
+    datasets: createDatasetService({
+      store,
+      uploadLimitBytes: config.limits.uploadBytes,
+      datasetInUse: (id) => jobs.datasetInUse(id),
+    }),
+    models: createModelService({
+      registry,
+      publishEvent: (event) => publishModelEvent(redis, config.queuePrefix, event, log),
+    }),
+    predictions,
+    jobs,
+    health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
+    metrics,
+  };
+  return {
+    deps,
+    async start() {
+      const removed = await registry.cleanupStaging().catch((err: unknown) => {
+        log.warn({ err }, 'could not sweep leftovers of interrupted model publishes');
+        return 0;
+      });
+      if (removed > 0) log.info({ removed }, 'removed leftovers of interrupted model publishes');
+      await predictions.start();
+    },
+    async close() {
+      await Promise.allSettled([predictions.close(), jobs.close()]);
+      await closeRedis(redis);
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import swaggerUi from '@fastify/swagger-ui';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../../app.ts';
+import { errorResponses } from '../schemas/error.ts';
+import { openApiYaml } from './openapi-yaml.ts';
+
+/**
+ * The contract as served: GET /openapi.yaml (generated from the route schemas; the committed
+ * openapi.yaml is the same document, checked by a test) and Swagger UI at /docs, whose assets
+ * come from the npm package (nothing is fetched at run time).
+ */
+export default async function docsRoutes(app: FastifyInstance, _opts: { deps: AppDeps }): Promise<void> {
+  app.get('/openapi.yaml', {
+    config: { auth: 'operational' },
+    schema: {
+      tags: ['operations'],
+      summary: 'The OpenAPI 3.1 document of this API',
+      operationId: 'getOpenApi',
+      produces: ['application/yaml'],
+      response: {
+        200: Type.String({ description: 'OpenAPI 3.1 document (YAML)' }),
+        ...errorResponses(),
+      },
+    },
+    handler: async (_req, reply) => reply.type('application/yaml; charset=utf-8').send(openApiYaml(app)),
+  });
+
+  // The UI's own routes (page, assets, its copy of the spec) are as open as the document.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), auth: 'operational' };
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: true },
+    staticCSP: true,
+    transformSpecificationClone: true,
+  });
+}
