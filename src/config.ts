@@ -108,7 +108,7 @@ function apiKeys(env: Env): Map<string, Role> {
 }
 
 function redisUrl(env: Env): string {
-  const raw = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const raw = env.REDIS_URL?.trim() || 'redis://127.0.0.1:6379';
   try {
     const u = new URL(raw);
     if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error('protocol');
@@ -120,11 +120,11 @@ function redisUrl(env: Env): string {
 
 /** Reads and validates the environment once; the api and the worker share it. */
 export function loadConfig(env: Env = process.env): Config {
-  const modelName = env.DEFAULT_MODEL_NAME ?? 'chestxraynet';
+  const modelName = env.DEFAULT_MODEL_NAME?.trim() || 'chestxraynet';
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(modelName)) {
     throw new ConfigError('DEFAULT_MODEL_NAME', `must match [a-z0-9][a-z0-9-]* (got "${modelName}")`);
   }
-  const prefix = env.QUEUE_PREFIX ?? 'cxr';
+  const prefix = env.QUEUE_PREFIX?.trim() || 'cxr';
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(prefix)) throw new ConfigError('QUEUE_PREFIX', `must be 1-64 of [A-Za-z0-9_-] (got "${prefix}")`);
   const config: Config = {
     port: int(env, 'PORT', 3000, 0, 65535),
