@@ -1,20 +1,18 @@
 /**
- * Integration harness for the prediction routes: real tfjs (tiny ChestXRayNet at 64x64), real
- * model registry in a fresh temp DATA_DIR, real Redis pub/sub, real HTTP on an ephemeral port.
+ * Integration harness for the prediction routes: the real app (buildApp), real tfjs (tiny
+ * ChestXRayNet at 64x64), real model registry in a fresh temp DATA_DIR, real Redis pub/sub, real
+ * HTTP on an ephemeral port.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import supertest from 'supertest';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { isAppError } from '../../src/errors.ts';
-import explainRoutes from '../../src/http/explain/routes.ts';
-import predictRoutes from '../../src/http/predict/routes.ts';
+import { buildApp, type AppDeps } from '../../src/app.ts';
 import { createMetrics, type AppMetrics } from '../../src/metrics.ts';
 import { initEngine } from '../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../src/ml/model.ts';
@@ -22,7 +20,11 @@ import { modelToArtifacts } from '../../src/ml/serialize.ts';
 import { toInputTensor } from '../../src/ml/standardize.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
 import { publishModelEvent, type ModelEvent } from '../../src/queue/model-events.ts';
+import { createDatasetService } from '../../src/services/datasets.ts';
+import { createHealthService } from '../../src/services/health.ts';
+import { createModelService } from '../../src/services/models.ts';
 import { createPredictionService, type PredictionService } from '../../src/services/predictions.ts';
+import { createDatasetStore } from '../../src/storage/dataset-store.ts';
 import { createModelRegistry } from '../../src/storage/model-registry.ts';
 import type { ModelArtifacts, ModelRegistry, ModelVersionInfo } from '../../src/storage/model-types.ts';
 import { TEST_REDIS_URL, uniquePrefix } from './redis.ts';
@@ -110,38 +112,6 @@ export interface PredictHarnessOptions {
   dataDir?: string;
 }
 
-/**
- * The app frame (src/app.ts) is the api engineer's; until it registers these routes this builds
- * the minimum around them: root multipart (as app.ts does) and an error handler mapping AppError,
- * validation and framework errors the way the one error handler does.
- */
-async function buildTestApp(config: Config, predictions: PredictionService): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } } });
-  await app.register(multipart, { throwFileSizeLimit: true });
-  app.setErrorHandler((err, _request, reply) => {
-    const e = err as { code?: string; statusCode?: number; validation?: unknown; message: string };
-    if (isAppError(err)) {
-      if (err.status === 503) reply.header('retry-after', '5');
-      return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
-    }
-    if (e.validation) return reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: e.message } });
-    const byCode: Record<string, [number, string]> = {
-      FST_ERR_CTP_BODY_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE'],
-      FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE'],
-      FST_PARTS_LIMIT: [413, 'PAYLOAD_TOO_LARGE'],
-    };
-    const known = e.code ? byCode[e.code] : undefined;
-    if (known) return reply.code(known[0]).send({ error: { code: known[1], message: e.message } });
-    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ error: { code: 'BAD_REQUEST', message: e.message } });
-    return reply.code(500).send({ error: { code: 'INTERNAL', message: 'Internal server error' } });
-  });
-  const deps = { config, predictions };
-  await app.register(predictRoutes, { deps });
-  await app.register(explainRoutes, { deps });
-  await app.ready();
-  return app;
-}
-
 export async function startPredictHarness(testFile: string, opts: PredictHarnessOptions = {}): Promise<PredictHarness> {
   await initEngine();
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'cxr-predict-')));
@@ -162,10 +132,30 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
     ...(opts.refreshIntervalMs !== undefined ? { refreshIntervalMs: opts.refreshIntervalMs } : {}),
   });
   await predictions.start();
-  const app = await buildTestApp(config, predictions);
-  await app.listen({ port: 0, host: '127.0.0.1' });
   const redis = createRedis(config.redisUrl, 'producer');
   const event = (e: ModelEvent) => publishModelEvent(redis, config.queuePrefix, e);
+  // The real app frame and the real models service (alias moves over HTTP publish model events);
+  // the training-job service is another engineer's and is faked with what the frame calls.
+  const app = await buildApp({
+    config,
+    engine: await initEngine(),
+    logger: false,
+    datasets: createDatasetService({
+      store: createDatasetStore({ dataDir, limits: { maxImagePixels: config.limits.imagePixels } }),
+      uploadLimitBytes: config.limits.uploadBytes,
+      datasetInUse: async () => false,
+    }),
+    models: createModelService({ registry, publishEvent: event }),
+    predictions,
+    jobs: {
+      datasetInUse: async () => false,
+      counts: async () => ({ queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 }),
+      close: async () => undefined,
+    } as unknown as AppDeps['jobs'],
+    health: createHealthService({ ping: () => redis.ping(), workers: async () => 0 }),
+    metrics,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,
     http: supertest.agent(app.server),

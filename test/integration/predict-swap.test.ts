@@ -62,8 +62,11 @@ describe('alias swap under load', () => {
     });
     const moves = (async () => {
       await new Promise((r) => setTimeout(r, 700));
-      await h.moveAlias(h.config.defaultModelName, 'production', 2);
+      // the first move through the API's models route (it publishes the model event) ...
+      const put = await h.http.put(`/v1/models/${h.config.defaultModelName}/aliases/production`).send({ version: 2 });
+      expect(put.status).toBe(200);
       await new Promise((r) => setTimeout(r, 1000));
+      // ... the second straight through the registry and the event, as another replica would
       await h.moveAlias(h.config.defaultModelName, 'production', 3);
     })();
     await Promise.all([...clients, moves]);
