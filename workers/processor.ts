@@ -190,7 +190,7 @@ export default async function trainingProcessor(
   } catch (err) {
     await progressSend;
     const out = failure(err, controller);
-    const level = out instanceof UnrecoverableError ? 'warn' : 'error';
+    const level = controller.signal.aborted ? 'info' : out instanceof UnrecoverableError ? 'warn' : 'error';
     jobLog[level]({ reason: out.message, ...(controller.signal.aborted ? {} : { err }) }, 'job stopped');
     throw out;
   } finally {

@@ -71,10 +71,12 @@ export function startTrainingWorker(opts: { config: Config; logger: WorkerLogger
       env: childEnv(config),
     },
   });
-  const jobInfo = (job: Job | undefined) => (job ? { jobId: job.id, attempt: job.attemptsMade + 1 } : {});
-  worker.on('active', (job) => logger.info(jobInfo(job), 'training job active'));
-  worker.on('completed', (job) => logger.info(jobInfo(job), 'training job completed'));
-  worker.on('failed', (job, err) => logger.warn({ ...jobInfo(job), reason: err.message }, 'training job failed'));
+  // attemptsMade counts finished attempts: the running one is attemptsMade + 1.
+  const jobInfo = (job: Job | undefined, finished: boolean) =>
+    job ? { jobId: job.id, attempt: job.attemptsMade + (finished ? 0 : 1), of: job.opts.attempts ?? 1 } : {};
+  worker.on('active', (job) => logger.info(jobInfo(job, false), 'training job active'));
+  worker.on('completed', (job) => logger.info(jobInfo(job, true), 'training job completed'));
+  worker.on('failed', (job, err) => logger.warn({ ...jobInfo(job, true), reason: err.message }, 'training job failed'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled training job moved back to the queue'));
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
 

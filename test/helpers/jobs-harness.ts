@@ -14,6 +14,7 @@ import supertest from 'supertest';
 import { serverOptions, serviceApp, type AppDeps } from '../../src/app.ts';
 import trainingJobsRoutes from '../../src/http/training-jobs/routes.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
+import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
@@ -172,9 +173,12 @@ export interface WorkerProcess {
 
 /** The worker as users run it: `node --import tsx workers/main.ts` with the harness's environment. */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'info' };
+  // Not inherited from vitest: the worker must give its trainer the malloc setting itself.
+  for (const k of Object.keys(MALLOC_ENV)) delete childEnv[k];
   const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

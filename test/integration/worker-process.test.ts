@@ -3,6 +3,7 @@
  * on the real queue: SIGTERM mid-training, SIGKILL mid-training, and bad data.
  * Lock 2 s, stalled check every 1 s, so a killed worker's job is noticed within seconds.
  */
+import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TrainingJobView } from '../../src/services/training-jobs.ts';
 import type { DatasetManifest } from '../../src/storage/dataset-store.ts';
@@ -62,6 +63,11 @@ describe('worker process', () => {
     await h.waitFor(job.id, training, 90_000);
     const [trainer] = await w.children();
     expect(trainer).toBeGreaterThan(0);
+    // The sandboxed trainer runs with the malloc setting (the worker itself was started without it).
+    const environ = (await readFile(`/proc/${trainer}/environ`, 'utf8')).split('\0');
+    expect(environ).toContain('MALLOC_MMAP_THRESHOLD_=4000000000');
+    expect(environ).toContain('MALLOC_TRIM_THRESHOLD_=4000000000');
+    expect((await readFile(`/proc/${w.child.pid}/environ`, 'utf8')).split('\0')).not.toContain('MALLOC_MMAP_THRESHOLD_=4000000000');
 
     const t0 = Date.now();
     w.child.kill('SIGTERM');
