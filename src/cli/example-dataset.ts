@@ -4,6 +4,7 @@
  * "pneumonia" ones carry a soft bright patch the network can learn), with a README.txt saying
  * they are generated, not medical images. Good for trying the service and the CLI end to end.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
@@ -11,8 +12,10 @@ import { syntheticXray } from './synthetic-xray.ts';
 import { createZipWriter } from './zip-writer.ts';
 import { fail, intOption } from './args.ts';
 
-const USAGE = `Usage: npm run example-dataset -- [--out example-xrays.zip] [--count 200] [--size 256] [--seed 1]
-Writes a zip of generated (NOT medical) X-ray-like PNGs in NORMAL/ and PNEUMONIA/ class folders.`;
+const USAGE = `Usage: npm run example-dataset -- [--out example-xrays.zip] [--count 200] [--size 256] [--seed 1] [--samples DIR]
+Writes a zip of generated (NOT medical) X-ray-like PNGs in NORMAL/ and PNEUMONIA/ class folders.
+--samples DIR also writes two more (not in the zip) to try predictions with:
+DIR/sample-normal.png and DIR/sample-pneumonia.png.`;
 
 const README = (count: number, size: number, seed: number) => `GENERATED EXAMPLE DATASET - NOT MEDICAL IMAGES
 
@@ -27,6 +30,11 @@ nothing about real X-rays and must never be used on patients.
 ${count} images (${Math.ceil(count / 2)} NORMAL, ${Math.floor(count / 2)} PNEUMONIA), ${size}x${size} grey PNG, seed ${seed}.
 `;
 
+function generatedPng(size: number, positive: boolean, seed: number): Promise<Buffer> {
+  const pixels = syntheticXray(size, positive, seed);
+  return sharp(Buffer.from(pixels), { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -34,6 +42,7 @@ async function main(): Promise<void> {
       count: { type: 'string', default: '200' },
       size: { type: 'string', default: '256' },
       seed: { type: 'string', default: '1' },
+      samples: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -52,8 +61,7 @@ async function main(): Promise<void> {
     await zip.add('README.txt', Buffer.from(README(count, size, seed)));
     for (let i = 0; i < count; i++) {
       const positive = i % 2 === 1;
-      const pixels = syntheticXray(size, positive, seed * 100_003 + i);
-      const png = await sharp(Buffer.from(pixels), { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
+      const png = await generatedPng(size, positive, seed * 100_003 + i);
       const n = String(Math.floor(i / 2) + 1).padStart(5, '0');
       await zip.add(`${positive ? 'PNEUMONIA' : 'NORMAL'}/generated-${n}.png`, png);
     }
@@ -61,6 +69,14 @@ async function main(): Promise<void> {
   } catch (err) {
     await zip.abort();
     throw err;
+  }
+  if (values.samples) {
+    // Seeds past the zip's, so the samples are images the model was not trained on.
+    const dir = path.resolve(values.samples);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'sample-normal.png'), await generatedPng(size, false, seed * 100_003 + count + 1));
+    await writeFile(path.join(dir, 'sample-pneumonia.png'), await generatedPng(size, true, seed * 100_003 + count + 2));
+    process.stderr.write(`Wrote ${dir}/sample-normal.png and sample-pneumonia.png (generated, not in the zip)\n`);
   }
   process.stdout.write(`${out}\n`);
   process.stderr.write(`Wrote ${count} generated (not medical) ${size}x${size} images in NORMAL/ and PNEUMONIA/ to ${out}\n`);
