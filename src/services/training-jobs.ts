@@ -343,8 +343,12 @@ export function createTrainingJobService(opts: TrainingJobServiceOptions): Train
       // A worker took it between our read and the removal: it is running now and sees the flag.
       await call(() => queue.forgetCancelled(id));
     }
-    const after = await waitUntilStopped(id, Date.now() + cancelWaitMs);
-    return after ?? view;
+    const after = (await waitUntilStopped(id, Date.now() + cancelWaitMs)) ?? view;
+    if (after.status === 'completed' || after.status === 'failed') {
+      // It ended on its own before it saw the cancel.
+      throw new AppError('JOB_FINISHED', `Training job ${id} ${after.status} before it could be cancelled`, { status: after.status });
+    }
+    return after;
   }
 
   async function* events(id: string, signal: AbortSignal): AsyncGenerator<TrainingJobEvent> {

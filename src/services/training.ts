@@ -74,9 +74,12 @@ export interface TrainingOutcome {
 
 const now = (): number => performance.now() / 1000;
 
+/** Statuses of AppErrors that mean the request or its data is unusable (409 and 429 are transient). */
+const BAD_DATA_STATUSES: ReadonlySet<number> = new Set([400, 404, 413, 415, 422]);
+
 /** Thrown for problems with the data itself (not worth retrying). */
 export function isBadDataError(err: unknown): boolean {
-  return isAppError(err) && err.status >= 400 && err.status < 500;
+  return isAppError(err) && BAD_DATA_STATUSES.has(err.status);
 }
 
 function splitOrExplain(dataset: DatasetImages, params: TrainingParams): SplitIndices {
