@@ -3,7 +3,7 @@
  * crashed publishes cleaned -> BullMQ worker with the sandboxed processor. SIGTERM/SIGINT: the
  * running job stops within one batch and fails as 'interrupted: worker shut down' (BullMQ retries
  * it with backoff while attempts remain, on any worker), the worker closes, Redis closes, exit 0.
- * A second signal, or a shutdown that takes longer than 30 s, exits 1 at once.
+ * A second signal (more than a second after the first), or a shutdown longer than 30 s, exits 1.
  */
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -52,13 +52,15 @@ async function main(): Promise<void> {
     'worker ready',
   );
 
-  let stopping = false;
+  let stoppingSince = 0;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince > 0) {
+      // npm and tsx pass a terminal's Ctrl-C on as well: copies within a second are the same press.
+      if (Date.now() - stoppingSince < 1000) return;
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     log.info({ signal }, 'shutting down: interrupting the current job (it is retried elsewhere)');
     setTimeout(() => {
       log.error({}, `shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms: exiting`);
