@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   const size = intOption('--size', values.size, 16, 2048);
   const seed = intOption('--seed', values.seed, 0, 2 ** 31);
   const out = path.resolve(values.out);
+  await mkdir(path.dirname(out), { recursive: true });
   const zip = createZipWriter(out);
   try {
     await zip.add('README.txt', Buffer.from(README(count, size, seed)));

@@ -24,11 +24,15 @@ function write(out: WriteStream, buf: Buffer): Promise<void> {
 export function createZipWriter(file: string): ZipWriter {
   const partial = `${file}.partial`;
   const out = createWriteStream(partial);
+  // An open/write failure surfaces from the next add() or close(), not as an uncaught 'error'.
+  let failure: Error | undefined;
+  out.on('error', (err) => (failure = err));
   const central: Buffer[] = [];
   let offset = 0;
   let count = 0;
   return {
     async add(name, data) {
+      if (failure) throw failure;
       if (count >= 0xffff) throw new Error('too many entries for a zip without zip64');
       const nameBytes = Buffer.from(name, 'utf8');
       const body = zlib.deflateRawSync(data);
