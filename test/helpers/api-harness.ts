@@ -11,7 +11,9 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import supertest from 'supertest';
-import { buildApp, type AppDeps } from '../../src/app.ts';
+import Fastify from 'fastify';
+import { serverOptions, serviceApp, type AppDeps } from '../../src/app.ts';
+import { assertContractHeld, installContractCheck } from './contract.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { EngineInfo } from '../../src/ml/engine.ts';
@@ -100,7 +102,9 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
   };
-  const app = await buildApp(deps);
+  const app = Fastify(serverOptions(deps));
+  installContractCheck(app);
+  await app.register(serviceApp, { deps });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const http = supertest.agent(app.server);
 
@@ -128,6 +132,7 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
     },
     async close() {
       await app.close();
+      assertContractHeld();
       if (healthRedis !== redis) await closeRedis(healthRedis);
       await closeRedis(redis);
       await rm(dataDir, { recursive: true, force: true });
