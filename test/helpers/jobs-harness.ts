@@ -4,6 +4,7 @@
  * tiny generated datasets, and helpers to wait for job states. Workers are started by the tests
  * themselves (in-process sandboxed worker, or `node --import tsx workers/main.ts` child processes).
  */
+import { assertContractHeld, installContractCheck } from './contract.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -98,6 +99,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     metrics: createMetrics({ defaultMetrics: false }),
   };
   const app = Fastify(serverOptions(deps));
+  installContractCheck(app);
   await app.register(serviceApp, { deps });
   await app.after();
   // Until (or unless) the app frame registers the training-job routes itself.
@@ -157,6 +159,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
       const grace = setTimeout(() => app.server.closeAllConnections(), 3000);
       await app.close();
       clearTimeout(grace);
+      assertContractHeld();
       await jobs.close();
       await closeRedis(redis);
       await rm(dataDir, { recursive: true, force: true });
