@@ -124,7 +124,9 @@ async function main(): Promise<void> {
     await autocannon({ ...request, connections: 8, duration: 3 }); // warm up (JIT, allocator, threads)
 
     // HTTP + upload + JSON error answer, without decode or model: a 404 for a version that is not there.
+    const overheadCpu0 = cpuSeconds(api.pid!);
     const overhead = await autocannon({ ...request, url: `${request.url}?version=999`, connections: 8, duration: Math.max(3, DURATION / 2) });
+    const overheadCpuMs = r1(((cpuSeconds(api.pid!) - overheadCpu0) * 1000) / Math.max(1, overhead.non2xx));
 
     const rows: Record<string, number>[] = [];
     for (const connections of CONNECTIONS) {
@@ -144,6 +146,7 @@ async function main(): Promise<void> {
         failed: res.non2xx + res.errors + res.timeouts,
         meanBatch: r1((b1.sum - b0.sum) / Math.max(1, b1.count - b0.count)),
         apiCpuCores: r1((cpuSeconds(api.pid!) - cpu0) / res.duration),
+        apiCpuMsPerRequest: r1(((cpuSeconds(api.pid!) - cpu0) * 1000) / Math.max(1, res['2xx'])),
         clientCpuCores: r1((self.user + self.system) / 1e6 / res.duration),
       });
       console.log(JSON.stringify(rows.at(-1)));
@@ -161,21 +164,22 @@ async function main(): Promise<void> {
     const pipelined = (pipeRate(before) + pipeRate(after)) / 2;
 
     console.log(`\n/v1/predict, 2000x2000 JPEG body, ${DURATION} s per level, malloc ${MALLOC ? 'on' : 'off'}, load average now ${load()}`);
-    console.log('conns |  req/s | p50 ms | p99 ms | max ms | failed | mean batch | API cores | client cores | vs no-HTTP loop');
+    console.log('conns |  req/s | p50 ms | p99 ms | max ms | failed | mean batch | API cores | API CPU ms/req | client cores | vs no-HTTP loop');
     for (const r of rows) {
       console.log(
-        `${String(r.connections).padStart(5)} | ${String(r.requestsPerSecond).padStart(6)} | ${String(r.p50).padStart(6)} | ${String(r.p99).padStart(6)} | ${String(r.max).padStart(6)} | ${String(r.failed).padStart(6)} | ${String(r.meanBatch).padStart(10)} | ${String(r.apiCpuCores).padStart(9)} | ${String(r.clientCpuCores).padStart(12)} | ${Math.round((r.requestsPerSecond! / reference) * 100)}%`,
+        `${String(r.connections).padStart(5)} | ${String(r.requestsPerSecond).padStart(6)} | ${String(r.p50).padStart(6)} | ${String(r.p99).padStart(6)} | ${String(r.max).padStart(6)} | ${String(r.failed).padStart(6)} | ${String(r.meanBatch).padStart(10)} | ${String(r.apiCpuCores).padStart(9)} | ${String(r.apiCpuMsPerRequest).padStart(14)} | ${String(r.clientCpuCores).padStart(12)} | ${Math.round((r.requestsPerSecond! / reference) * 100)}%`,
       );
     }
-    console.log(`no-HTTP loop (decode x16 then predict 16): ${loopRate(before)} / ${loopRate(after)} images/s (before / after)`);
+    const loopCpu = (d: Record<string, unknown>) => (d.loop as { cpuMsPerImage: number }).cpuMsPerImage;
+    console.log(`no-HTTP loop (decode x16 then predict 16): ${loopRate(before)} / ${loopRate(after)} images/s (before / after), ${loopCpu(before)} / ${loopCpu(after)} CPU ms per image`);
     console.log(`no-HTTP pipelined (decode next 16 while predicting): ${pipeRate(before)} / ${pipeRate(after)} images/s`);
-    console.log(`HTTP + upload + 404 JSON only (8 conns): ${r1(overhead.requests.average)} req/s, p50 ${overhead.latency.p50} ms`);
+    console.log(`HTTP + upload + 404 JSON only (8 conns): ${r1(overhead.requests.average)} req/s, p50 ${overhead.latency.p50} ms, ${overheadCpuMs} API CPU ms per request`);
     const at32 = rows.find((r) => r.connections === 32);
     const at8 = rows.find((r) => r.connections === 8);
     if (at32) console.log(`goal 1: 32 conns >= 70% of no-HTTP images/s: ${Math.round((at32.requestsPerSecond! / reference) * 100)}% (${Math.round((at32.requestsPerSecond! / pipelined) * 100)}% of the pipelined loop)`);
     if (at8) console.log(`goal 2: 8 conns p99 < 50 ms: ${at8.p99} ms`);
     console.log(
-      JSON.stringify({ malloc: MALLOC, size: SIZE, jpegBytes: prepared.jpegBytes, duration: DURATION, rows, noHttp: { before, after }, overhead: { requestsPerSecond: r1(overhead.requests.average), p50: overhead.latency.p50, p99: overhead.latency.p99 } }),
+      JSON.stringify({ malloc: MALLOC, size: SIZE, jpegBytes: prepared.jpegBytes, duration: DURATION, rows, noHttp: { before, after }, overhead: { requestsPerSecond: r1(overhead.requests.average), p50: overhead.latency.p50, p99: overhead.latency.p99, cpuMsPerRequest: overheadCpuMs } }),
     );
   } finally {
     if (api && api.exitCode === null) api.kill('SIGKILL');

@@ -64,10 +64,13 @@ async function rate(seconds: number, perStep: number, step: () => Promise<unknow
   }
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   return {
     imagesPerSecond: Math.round((images / wall) * 10) / 10,
     msPerImage: Math.round(((wall * 1000) / images) * 100) / 100,
-    cpuCores: Math.round(((cpu.user + cpu.system) / 1e6 / wall) * 100) / 100,
+    cpuCores: Math.round((cpuSeconds / wall) * 100) / 100,
+    /** CPU time per image, all threads: what it costs, whatever else runs on the machine. */
+    cpuMsPerImage: Math.round(((cpuSeconds * 1000) / images) * 100) / 100,
   };
 }
 
