@@ -293,3 +293,29 @@ describe('resources', () => {
     expect(text).toMatch(/cxr_loaded_model_versions\{model="chestxraynet",version="1"\} 1/);
   });
 });
+
+describe('auth', () => {
+  const PREDICT_KEY = 'predict-key-0123456789';
+  const ADMIN_KEY = 'admin-key-0123456789ab';
+  let secured: PredictHarness;
+  beforeAll(async () => {
+    secured = await startPredictHarness(import.meta.url, { env: { API_KEYS: `${PREDICT_KEY}:predict,${ADMIN_KEY}:admin` } });
+    await secured.publish(secured.config.defaultModelName, trained);
+  });
+  afterAll(async () => {
+    await secured?.close();
+  });
+
+  it('predict and explain need a predict or admin key', async () => {
+    for (const url of ['/v1/predict', '/predict', '/v1/explain']) {
+      const none = await secured.http.post(url).set('content-type', 'image/png').send(png[0]);
+      expect({ url, status: none.status, code: none.body.error?.code }).toEqual({ url, status: 401, code: 'UNAUTHENTICATED' });
+      const wrong = await secured.http.post(url).set('x-api-key', 'not-a-key-at-all-000').set('content-type', 'image/png').send(png[0]);
+      expect(wrong.status).toBe(401);
+      const predictKey = await secured.http.post(url).set('x-api-key', PREDICT_KEY).set('content-type', 'image/png').send(png[0]);
+      expect({ url, status: predictKey.status }).toEqual({ url, status: 200 });
+      const admin = await secured.http.post(url).set('authorization', `Bearer ${ADMIN_KEY}`).set('content-type', 'image/png').send(png[0]);
+      expect({ url, status: admin.status }).toEqual({ url, status: 200 });
+    }
+  });
+});
