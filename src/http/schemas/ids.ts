@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { EXAMPLE_DATASET_ID, EXAMPLE_VERSION } from './examples.ts';
 
 /*
  * Path parameters shared by routes. The patterns mirror what the storage layer accepts
@@ -20,5 +21,10 @@ export const AliasName = Type.String({
   description: 'Alias name: a lower-case letter, then letters, digits and dashes; `production` is the default',
   examples: ['production'],
 });
-export const VersionNumber = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Model version, from 1' });
-export const DatasetId = Type.String({ pattern: DATASET_ID_PATTERN, description: 'Dataset id' });
+export const VersionNumber = Type.Integer({
+  minimum: 1,
+  maximum: Number.MAX_SAFE_INTEGER,
+  description: 'Model version, from 1',
+  examples: [EXAMPLE_VERSION],
+});
+export const DatasetId = Type.String({ pattern: DATASET_ID_PATTERN, description: 'Dataset id', examples: [EXAMPLE_DATASET_ID] });
