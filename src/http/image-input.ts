@@ -2,6 +2,8 @@ import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { AppError } from '../errors.ts';
+import { EXAMPLE_PNG_BASE64, EXAMPLE_PNG_PATCH_BASE64 } from './schemas/examples.ts';
+import { withExample, withUsageExample } from './schemas/openapi.ts';
 
 /**
  * The three ways a client sends images to predict/explain, parsed into encoded image bytes:
@@ -51,9 +53,10 @@ export async function registerImageInput(app: FastifyInstance, opts: { bodyLimit
 }
 
 /**
- * Route `preValidation` hook: raw and multipart bodies are not JSON; this keeps them out of the
- * JSON-schema validator (which checks only the JSON form) while the route's body schema still
- * documents all forms for OpenAPI.
+ * Route `preValidation` hook: raw and multipart bodies are not JSON. A raw image is kept aside for
+ * readImages and request.body emptied; a multipart request's body is {}. Only the JSON form has a
+ * schema Fastify validates (imageJsonBody); the others are documented for OpenAPI only
+ * (imageDocumentedForms).
  */
 export function hideBinaryBody(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   if (Buffer.isBuffer(request.body)) {
@@ -68,36 +71,59 @@ export function hideBinaryBody(request: FastifyRequest, _reply: FastifyReply, do
 const base64Image = Type.String({
   description: 'A PNG or JPEG, base64 (standard or URL-safe alphabet); a data:image/...;base64, prefix is allowed',
 });
-const binary = Type.String({ format: 'binary' });
+const rawImage = (media: 'image/png' | 'image/jpeg', path: string) => {
+  const [kind, ext] = media === 'image/png' ? ['PNG', 'png'] : ['JPEG', 'jpg'];
+  return withUsageExample(
+    Type.String({ format: 'binary', contentMediaType: media, description: `One ${kind} image as the whole body` }),
+    `One ${kind} as the body`,
+    `\`curl -H 'content-type: ${media}' --data-binary @xray.${ext} $API${path}\``,
+  );
+};
 
-/** The route's body schema: JSON is validated; the others document the raw and multipart forms. */
-export function imageBodySchema(maxImages: number) {
+/** The JSON form `{"images": [base64, ...]}`: the route's `schema.body`, validated by Fastify. */
+export function imageJsonBody(maxImages: number) {
   const many = maxImages > 1;
-  return {
-    description: many
-      ? `One or more chest X-ray images (PNG or JPEG), at most ${maxImages} per request.`
-      : 'Exactly one chest X-ray image (PNG or JPEG).',
-    content: {
-      'multipart/form-data': {
-        // `image` is required in practice (400 without it); optional here only because the parts
-        // are streamed, so this schema documents rather than validates the form.
-        schema: Type.Object({
-          image: Type.Optional(
-            many
-              ? Type.Array(binary, { description: 'One file part per image, in order (required)' })
-              : Type.String({ format: 'binary', description: 'The image file (required)' }),
-          ),
-        }),
+  const schema = withExample(
+    Type.Object(
+      // No maxItems when many: more than maxImages is the handler's 413 "too many images", not a 400.
+      { images: Type.Array(base64Image, { minItems: 1, ...(many ? {} : { maxItems: 1 }) }) },
+      {
+        additionalProperties: false,
+        description: many
+          ? `One or more chest X-ray images (PNG or JPEG) in base64, at most ${maxImages} per request; answers come in this order.`
+          : 'Exactly one chest X-ray image (PNG or JPEG) in base64.',
       },
-      'image/png': { schema: binary },
-      'image/jpeg': { schema: binary },
-      'application/json': {
-        schema: Type.Object(
-          { images: Type.Array(base64Image, { minItems: 1, ...(many ? {} : { maxItems: 1 }) }) },
-          { additionalProperties: false },
-        ),
-      },
+    ),
+    { images: many ? [EXAMPLE_PNG_BASE64, EXAMPLE_PNG_PATCH_BASE64] : [EXAMPLE_PNG_PATCH_BASE64] },
+  );
+  return { content: { 'application/json': { schema } } };
+}
+
+/**
+ * The multipart and raw forms, documented for OpenAPI only (see documentedBody): the handler reads
+ * them. `path` is the route the usage examples post to.
+ */
+export function imageDocumentedForms(maxImages: number, path: string) {
+  const many = maxImages > 1;
+  const form = Type.Object(
+    {
+      // A client may also name the parts `images`; `image` is the documented name.
+      image: many
+        ? Type.Array(Type.String({ format: 'binary' }), { description: 'One file part per image, in order (required)' })
+        : Type.String({ format: 'binary', description: 'The image file (required)' }),
     },
+    {
+      description: many
+        ? `One \`image\` file part per chest X-ray (PNG or JPEG), at most ${maxImages}; answers come in the order of the parts`
+        : 'Exactly one `image` file part (PNG or JPEG)',
+    },
+  );
+  return {
+    'multipart/form-data': many
+      ? withUsageExample(form, 'Two X-rays as image parts', `\`curl -F image=@xray-1.png -F image=@xray-2.jpg $API${path}\``)
+      : withUsageExample(form, 'One X-ray as an image part', `\`curl -F image=@xray.png $API${path}\``),
+    'image/png': rawImage('image/png', path),
+    'image/jpeg': rawImage('image/jpeg', path),
   };
 }
 

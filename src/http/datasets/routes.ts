@@ -1,16 +1,20 @@
 import type { Multipart } from '@fastify/multipart';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../../app.ts';
 import { AppError } from '../../errors.ts';
 import type { ReceivedArchive } from '../../services/datasets.ts';
 import type { DatasetManifest } from '../../storage/dataset-types.ts';
 import { errorResponses } from '../schemas/error.ts';
+import { EXAMPLE_DATASET_ID } from '../schemas/examples.ts';
+import { documentedBody } from '../schemas/openapi.ts';
 import { typeboxValidator } from '../schemas/validator.ts';
 import {
-  DatasetDetail,
-  DatasetList,
+  DatasetCreated,
+  DatasetFound,
   DatasetParams,
   DatasetQuery,
+  DatasetsListed,
   NoContent,
   UploadForm,
 } from './schemas.ts';
@@ -78,11 +82,10 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
   app.setValidatorCompiler(typeboxValidator);
 
   app.post('/v1/datasets', {
-    config: { auth: 'admin' },
+    // The body is a stream read part by part below, never parsed into request.body: the form is
+    // documented for OpenAPI only, and the handler does the checking.
+    config: { auth: 'admin', swaggerTransform: documentedBody({ 'multipart/form-data': UploadForm }) },
     onRequest: checkUploadRequest(limitBytes),
-    // The body is a stream read part by part below, never parsed into request.body: the body schema
-    // documents the form for OpenAPI, and the handler does the checking.
-    validatorCompiler: () => () => true,
     schema: {
       tags,
       summary: 'Upload a dataset (zip of class folders)',
@@ -91,9 +94,30 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
         'decodability), decodes each image once into the dataset cache and answers with the counts per class and ' +
         'split and the skipped entries with their reasons. Nothing is left on disk when the upload is refused.',
       operationId: 'createDataset',
-      consumes: ['multipart/form-data'],
-      body: UploadForm,
-      response: { 201: DatasetDetail, ...errorResponses(400, 413, 415, 422) },
+      response: {
+        201: { ...DatasetCreated, headers: { location: Type.String({ examples: [`/v1/datasets/${EXAMPLE_DATASET_ID}`] }) } },
+        ...errorResponses({
+          400: [
+            { code: 'VALIDATION_FAILED', message: `Missing the "file" part. ${EXPECTED_FORM}` },
+            { code: 'INVALID_ARCHIVE', message: 'not a valid zip archive (end of central directory record signature not found)' },
+            {
+              code: 'UNSAFE_ARCHIVE_ENTRY',
+              message: `archive refused: entry "../../etc/passwd" leaves the archive ('..' in its path)`,
+              details: { entry: '../../etc/passwd' },
+            },
+          ],
+          413: {
+            code: 'ARCHIVE_TOO_LARGE',
+            message: 'The archive is larger than the upload limit of 2147483648 bytes (UPLOAD_LIMIT)',
+            details: { limitBytes: 2147483648 },
+          },
+          415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: `${EXPECTED_FORM}; got application/json` },
+          422: [
+            { code: 'DATASET_ONE_CLASS', message: 'found one class only: PNEUMONIA (4273 files); a dataset needs both NORMAL and PNEUMONIA' },
+            { code: 'DATASET_NO_IMAGES', message: 'no PNG or JPEG files found' },
+          ],
+        }),
+      },
     },
     handler: async (request, reply) => {
       let archive: ReceivedArchive | undefined;
@@ -161,7 +185,7 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
       tags,
       summary: 'List datasets',
       operationId: 'listDatasets',
-      response: { 200: DatasetList, ...errorResponses() },
+      response: { 200: DatasetsListed, ...errorResponses() },
     },
     handler: async () => ({ datasets: await datasets.list() }),
   });
@@ -175,7 +199,13 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
       operationId: 'getDataset',
       params: DatasetParams,
       querystring: DatasetQuery,
-      response: { 200: DatasetDetail, ...errorResponses(400, 404) },
+      response: {
+        200: DatasetFound,
+        ...errorResponses({
+          400: { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^ds_[a-z2-7]{16}$'" },
+          404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
+        }),
+      },
     },
     handler: async (request) => detail(await datasets.get(request.params.id), request.query.include === 'images'),
   });
@@ -188,7 +218,18 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
       description: 'Refused with 409 DATASET_IN_USE while a queued or running training job uses it.',
       operationId: 'deleteDataset',
       params: DatasetParams,
-      response: { 204: NoContent, ...errorResponses(400, 404, 409) },
+      response: {
+        204: NoContent,
+        ...errorResponses({
+          400: { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^ds_[a-z2-7]{16}$'" },
+          404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
+          409: {
+            code: 'DATASET_IN_USE',
+            message: `Dataset ${EXAMPLE_DATASET_ID} is used by a queued or running training job; cancel it or wait`,
+            details: { id: EXAMPLE_DATASET_ID },
+          },
+        }),
+      },
     },
     handler: async (request, reply) => {
       await datasets.delete(request.params.id);

@@ -1,9 +1,28 @@
 import swaggerUi from '@fastify/swagger-ui';
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app.ts';
 import { errorResponses } from '../schemas/error.ts';
 import { openApiYaml } from './openapi-yaml.ts';
+
+/** The first lines of the document, as the example of GET /openapi.yaml. */
+const OPENAPI_EXAMPLE = [
+  'openapi: 3.1.0',
+  'info:',
+  '  title: Chest X-ray classifier service',
+  '  version: "1"',
+  '  description: Upload datasets, train ChestXRayNet, keep model versions, serve pneumonia probabilities.',
+  'components:',
+  '  securitySchemes:',
+  '    apiKey:',
+  '      type: apiKey',
+  '      in: header',
+  '      name: x-api-key',
+  'paths:',
+  '  /health/live:',
+  '    get:',
+  '      operationId: healthLive',
+  '',
+].join('\n');
 
 /**
  * The contract as served: GET /openapi.yaml (generated from the route schemas; the committed
@@ -17,9 +36,12 @@ export default async function docsRoutes(app: FastifyInstance, _opts: { deps: Ap
       tags: ['operations'],
       summary: 'The OpenAPI 3.1 document of this API',
       operationId: 'getOpenApi',
-      produces: ['application/yaml'],
+      // Only the 200 is YAML (its content below); errors are JSON like everywhere else.
       response: {
-        200: Type.String({ description: 'OpenAPI 3.1 document (YAML)' }),
+        200: {
+          description: 'OpenAPI 3.1 document (YAML), the same as openapi.yaml in the repository',
+          content: { 'application/yaml': { schema: { type: 'string' }, example: OPENAPI_EXAMPLE } },
+        },
         ...errorResponses(),
       },
     },

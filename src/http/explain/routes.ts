@@ -2,10 +2,12 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
-import { hideBinaryBody, imageBodySchema, readImages, registerImageInput } from '../image-input.ts';
-import { Label, ModelRef, Probability, Threshold } from '../predict/schemas.ts';
+import { hideBinaryBody, imageDocumentedForms, imageJsonBody, readImages, registerImageInput } from '../image-input.ts';
+import { IMAGE_ERRORS, Label, ModelRef, Probability, Threshold } from '../predict/schemas.ts';
 import { errorResponses } from '../schemas/error.ts';
+import { EXAMPLE_HEATMAP_BASE64, EXAMPLE_MODEL, EXAMPLE_THRESHOLD, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { AliasName, ModelName, VersionNumber } from '../schemas/ids.ts';
+import { documentedBody } from '../schemas/openapi.ts';
 
 export interface ExplainRouteDeps {
   readonly config: Config;
@@ -32,6 +34,24 @@ const ExplainJson = Type.Object({
     description: 'PNG (base64) of the Grad-CAM heat map over the X-ray at the model input size',
   }),
 });
+
+const EXPLAIN_EXAMPLE: Static<typeof ExplainJson> = {
+  model: { name: EXAMPLE_MODEL, version: EXAMPLE_VERSION },
+  probability: 0.9412,
+  label: 'PNEUMONIA',
+  threshold: EXAMPLE_THRESHOLD,
+  heatmap: EXAMPLE_HEATMAP_BASE64,
+};
+
+/** Headers of the image/png answer: the prediction the heat map explains. */
+const PNG_HEADERS = {
+  'x-model-name': Type.String({ description: 'Model that answered', examples: [EXAMPLE_MODEL] }),
+  'x-model-version': Type.Integer({ description: 'Version that answered', examples: [EXAMPLE_VERSION] }),
+  'x-probability': Type.Number({ description: 'Probability of the positive class', examples: [0.9412] }),
+  'x-label': Type.String({ description: 'Predicted class name (percent-encoded when not printable ASCII)', examples: ['PNEUMONIA'] }),
+  'x-threshold': Type.Number({ description: 'Decision threshold of the version', examples: [EXAMPLE_THRESHOLD] }),
+  vary: Type.String({ description: 'On both answers: which one you get depends on Accept', examples: ['Accept'] }),
+};
 
 /** Quality (q) the Accept header gives a media type: its most specific matching range wins. */
 function quality(accept: readonly { type: string; q: number }[], media: string): number {
@@ -85,7 +105,8 @@ export default async function explainRoutes(app: FastifyInstance, opts: { deps: 
 
   app.post<{ Querystring: ExplainQuery }>('/v1/explain', {
     bodyLimit,
-    config: { auth: 'predict' },
+    // JSON is validated by Fastify; the multipart and raw forms are read by the handler and documented only.
+    config: { auth: 'predict', swaggerTransform: documentedBody(imageDocumentedForms(1, '/v1/explain')) },
     preValidation: hideBinaryBody,
     schema: {
       tags: ['predict'],
@@ -97,16 +118,46 @@ export default async function explainRoutes(app: FastifyInstance, opts: { deps: 
         'chooses the model (default: the default model), `version`/`alias` the version.',
       operationId: 'explain',
       querystring: ExplainQuery,
-      body: imageBodySchema(1),
+      body: imageJsonBody(1),
       response: {
         200: {
-          description: 'The heat map and the prediction it explains',
+          description:
+            'The heat map and the prediction it explains: JSON (the default), or the PNG itself when Accept prefers image/png, ' +
+            'with the prediction in the X- headers (which only the image/png answer has).',
+          headers: PNG_HEADERS,
           content: {
-            'application/json': { schema: ExplainJson },
-            'image/png': { schema: Type.String({ format: 'binary' }) },
+            'application/json': { schema: ExplainJson, example: EXPLAIN_EXAMPLE },
+            'image/png': {
+              schema: Type.String({ format: 'binary', contentMediaType: 'image/png' }),
+              examples: {
+                heatmap: {
+                  summary: 'The heat map over the X-ray (binary PNG)',
+                  description:
+                    'An RGB PNG at the model input size (256x256 by default): the X-ray in grey with the Grad-CAM heat map ' +
+                    "blended over it, warm where the evidence for the positive class is. Ask for it with `curl -H 'accept: image/png' " +
+                    "-F image=@xray.png -o heatmap.png $API/v1/explain`.",
+                },
+              },
+            },
           },
         },
-        ...errorResponses(400, 404, 413, 415, 422, 503),
+        ...errorResponses({
+          400: [
+            { code: 'BAD_REQUEST', message: 'send exactly one image (got 2)' },
+            { code: 'VALIDATION_FAILED', message: 'body/images must NOT have more than 1 items' },
+          ],
+          404: IMAGE_ERRORS[404],
+          413: { code: 'IMAGE_TOO_LARGE', message: 'image: image is 12000x9000 (108.0 megapixels); the limit is 100.0 megapixels', details: { index: 0 } },
+          415: [
+            IMAGE_ERRORS[415][0]!,
+            { code: 'UNSUPPORTED_IMAGE_FORMAT', message: 'image: not a PNG or JPEG image (looks like DICOM)', details: { index: 0 } },
+          ],
+          422: [
+            { code: 'IMAGE_TRUNCATED', message: 'image: PNG image is truncated (vipspng: libpng read error)', details: { index: 0 } },
+            { code: 'IMAGE_CORRUPT', message: 'image: JPEG image is corrupt (Input buffer has corrupt header: VipsJpeg: premature end of JPEG image)', details: { index: 0 } },
+          ],
+          503: IMAGE_ERRORS[503],
+        }),
       },
     },
     handler: async (request, reply) => {

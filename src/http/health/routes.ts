@@ -2,6 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app.ts';
 import { errorResponse, errorResponses } from '../schemas/error.ts';
+import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
+import { withExample } from '../schemas/openapi.ts';
 
 const tags = ['operations'];
 
@@ -34,6 +36,33 @@ const NotReady = Type.Object(
 
 const RETRY_AFTER_SECONDS = 2;
 
+const ENGINE_EXAMPLE = { name: 'tensorflow', description: 'tfjs-node 4.22.0 on libtensorflow (native)', tfjsVersion: '4.22.0' };
+const LiveResponse = withExample(Live, { status: 'ok' }, 'The process is up');
+const ReadyResponse = withExample(
+  Readiness,
+  {
+    status: 'ready',
+    redis: true,
+    engine: ENGINE_EXAMPLE,
+    models: { loaded: [{ name: EXAMPLE_MODEL, version: EXAMPLE_VERSION }] },
+    workers: 2,
+    uptimeSeconds: 5231.47,
+  },
+  'Ready: Redis answers; the engine, the versions loaded here and the workers connected',
+);
+const NotReadyResponse = {
+  ...withExample(NotReady, {
+    status: 'not-ready',
+    redis: false,
+    engine: ENGINE_EXAMPLE,
+    models: { loaded: [{ name: EXAMPLE_MODEL, version: EXAMPLE_VERSION }] },
+    workers: null,
+    uptimeSeconds: 5236.02,
+    error: { code: 'QUEUE_UNAVAILABLE', message: 'Redis does not answer: jobs cannot be submitted or followed' },
+  }),
+  headers: { 'retry-after': Type.Integer({ description: 'Seconds to wait before asking again', examples: [RETRY_AFTER_SECONDS] }) },
+};
+
 /** Liveness (the process answers) and readiness (Redis answers; what is loaded). */
 export default async function healthRoutes(app: FastifyInstance, opts: { deps: AppDeps }): Promise<void> {
   const { health, engine, predictions } = opts.deps;
@@ -45,7 +74,7 @@ export default async function healthRoutes(app: FastifyInstance, opts: { deps: A
       tags,
       summary: 'Liveness: the process is up and serving HTTP',
       operationId: 'healthLive',
-      response: { 200: Live, ...errorResponses() },
+      response: { 200: LiveResponse, ...errorResponses() },
     },
     handler: async () => ({ status: 'ok' as const }),
   });
@@ -57,7 +86,7 @@ export default async function healthRoutes(app: FastifyInstance, opts: { deps: A
       summary: 'Readiness: 200 once Redis answers, else 503',
       description: 'Also reports the TensorFlow.js engine, the model versions loaded here and the worker count.',
       operationId: 'healthReady',
-      response: { 200: Readiness, 503: NotReady, ...errorResponses() },
+      response: { 200: ReadyResponse, 503: NotReadyResponse, ...errorResponses() },
     },
     handler: async (_request, reply) => {
       const [redis, workers] = await Promise.all([health.redisReady(), health.workers()]);

@@ -1,20 +1,31 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app.ts';
-import { errorResponses } from '../schemas/error.ts';
+import { errorResponses, type ErrorExample } from '../schemas/error.ts';
+import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { typeboxValidator } from '../schemas/validator.ts';
 import {
-  AliasMoved,
+  AliasMovedResponse,
   AliasParams,
-  ModelDetail,
-  ModelList,
+  ModelFound,
   ModelParams,
-  ModelVersion,
+  ModelsListed,
   NoContent,
-  SetAliasBody,
+  SetAliasRequest,
+  type SetAliasBody,
+  VersionFound,
   VersionParams,
 } from './schemas.ts';
 
 const tags = ['models'];
+
+const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/name expected string to match '^[a-z0-9][a-z0-9-]{0,62}$'" };
+const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version expected integer to be greater or equal to 1' };
+const MODEL_NOT_FOUND: ErrorExample = { code: 'MODEL_NOT_FOUND', message: 'No model named "chestxraynet-v2"', details: { name: 'chestxraynet-v2' } };
+const VERSION_NOT_FOUND: ErrorExample = {
+  code: 'VERSION_NOT_FOUND',
+  message: `Model '${EXAMPLE_MODEL}' has no version 7`,
+  details: { name: EXAMPLE_MODEL, version: 7 },
+};
 
 /**
  * The model registry: list models and versions, delete versions, and move aliases (promote or
@@ -31,7 +42,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
       summary: 'List models',
       description: 'Every model with its latest version, version count and aliases.',
       operationId: 'listModels',
-      response: { 200: ModelList, ...errorResponses() },
+      response: { 200: ModelsListed, ...errorResponses() },
     },
     handler: async () => ({ defaultModel: config.defaultModelName, models: await models.list() }),
   });
@@ -43,7 +54,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
       summary: 'Get a model with all its versions and aliases',
       operationId: 'getModel',
       params: ModelParams,
-      response: { 200: ModelDetail, ...errorResponses(400, 404) },
+      response: { 200: ModelFound, ...errorResponses({ 400: BAD_NAME, 404: MODEL_NOT_FOUND }) },
     },
     handler: async (request) => models.get(request.params.name),
   });
@@ -56,7 +67,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
       description: 'Its metadata (dataset, training parameters, test metrics, threshold) and the aliases pointing at it.',
       operationId: 'getModelVersion',
       params: VersionParams,
-      response: { 200: ModelVersion, ...errorResponses(400, 404) },
+      response: { 200: VersionFound, ...errorResponses({ 400: BAD_VERSION, 404: [VERSION_NOT_FOUND, MODEL_NOT_FOUND] }) },
     },
     handler: async (request) => models.getVersion(request.params.name, request.params.version),
   });
@@ -69,7 +80,18 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
       description: 'Refused with 409 VERSION_IN_USE while an alias points at it: move the alias first.',
       operationId: 'deleteModelVersion',
       params: VersionParams,
-      response: { 204: NoContent, ...errorResponses(400, 404, 409) },
+      response: {
+        204: NoContent,
+        ...errorResponses({
+          400: BAD_VERSION,
+          404: [VERSION_NOT_FOUND, MODEL_NOT_FOUND],
+          409: {
+            code: 'VERSION_IN_USE',
+            message: `Version ${EXAMPLE_VERSION} of '${EXAMPLE_MODEL}' is in use by alias production; move the alias first`,
+            details: { name: EXAMPLE_MODEL, version: EXAMPLE_VERSION, aliases: ['production'] },
+          },
+        }),
+      },
     },
     handler: async (request, reply) => {
       await models.deleteVersion(request.params.name, request.params.version);
@@ -87,8 +109,15 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
         'replica is told (Redis pub/sub), loads and warms the version, then switches; requests in flight finish on the old one.',
       operationId: 'setModelAlias',
       params: AliasParams,
-      body: SetAliasBody,
-      response: { 200: AliasMoved, ...errorResponses(400, 404, 415) },
+      body: SetAliasRequest,
+      response: {
+        200: AliasMovedResponse,
+        ...errorResponses({
+          400: { code: 'VALIDATION_FAILED', message: 'body/version expected integer to be greater or equal to 1' },
+          404: [VERSION_NOT_FOUND, MODEL_NOT_FOUND],
+          415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
+        }),
+      },
     },
     handler: async (request) => models.setAlias(request.params.name, request.params.alias, request.body.version),
   });
@@ -101,7 +130,17 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
       description: 'Without `production`, POST /v1/predict serves the latest version.',
       operationId: 'deleteModelAlias',
       params: AliasParams,
-      response: { 204: NoContent, ...errorResponses(400, 404) },
+      response: {
+        204: NoContent,
+        ...errorResponses({
+          400: { code: 'VALIDATION_FAILED', message: "params/alias expected string to match '^[a-z][a-z0-9-]{0,31}$'" },
+          404: {
+            code: 'ALIAS_NOT_FOUND',
+            message: `Model '${EXAMPLE_MODEL}' has no alias "staging"`,
+            details: { name: EXAMPLE_MODEL, alias: 'staging' },
+          },
+        }),
+      },
     },
     handler: async (request, reply) => {
       await models.deleteAlias(request.params.name, request.params.alias);

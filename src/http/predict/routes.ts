@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
-import { hideBinaryBody, imageBodySchema, readImages, registerImageInput } from '../image-input.ts';
+import { hideBinaryBody, imageDocumentedForms, imageJsonBody, readImages, registerImageInput } from '../image-input.ts';
 import { errorResponses } from '../schemas/error.ts';
-import { ModelParams, PredictResponse, TargetQuery } from './schemas.ts';
+import { EXAMPLE_MODEL } from '../schemas/examples.ts';
+import { documentedBody } from '../schemas/openapi.ts';
+import { IMAGE_ERRORS, ModelParams, PredictAnswer, TargetQuery } from './schemas.ts';
 
 /** What these routes use of the app's dependencies (AppDeps satisfies it). */
 export interface PredictRouteDeps {
@@ -12,7 +14,13 @@ export interface PredictRouteDeps {
 }
 
 const tags = ['predict'];
-const ERRORS = errorResponses(400, 404, 413, 415, 422, 503);
+const ERRORS = errorResponses({
+  400: [
+    { code: 'BAD_REQUEST', message: 'images[1] is not valid base64', details: { index: 1 } },
+    { code: 'VALIDATION_FAILED', message: 'body/images must NOT have fewer than 1 items' },
+  ],
+  ...IMAGE_ERRORS,
+});
 const DESCRIPTION =
   'Pneumonia probability for each image. Send images as multipart/form-data `image` parts (one or more), ' +
   'as one raw image/png or image/jpeg body, or as JSON {"images": [base64, ...]}. Choose the version with ' +
@@ -29,7 +37,9 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
   const bodyLimit = config.limits.requestBytes;
   await registerImageInput(app, { bodyLimit });
   const limits = { maxImages: config.limits.imagesPerRequest, maxBytes: bodyLimit };
-  const body = imageBodySchema(config.limits.imagesPerRequest);
+  // JSON is validated by Fastify; the multipart and raw forms are read by the handler and documented only.
+  const body = imageJsonBody(config.limits.imagesPerRequest);
+  const documented = (path: string) => documentedBody(imageDocumentedForms(config.limits.imagesPerRequest, path));
 
   const handle = async (request: FastifyRequest, name: string) => {
     const images = await readImages(request, limits);
@@ -45,7 +55,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
   const defaultModelRoute = (url: string, operationId: string, summary: string) =>
     app.post<{ Querystring: TargetQuery }>(url, {
       bodyLimit,
-      config: { auth: 'predict' },
+      config: { auth: 'predict', swaggerTransform: documented(url) },
       preValidation: hideBinaryBody,
       schema: {
         tags,
@@ -54,7 +64,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
         operationId,
         querystring: TargetQuery,
         body,
-        response: { 200: PredictResponse, ...ERRORS },
+        response: { 200: PredictAnswer, ...ERRORS },
       },
       handler: (request) => handle(request, config.defaultModelName),
     });
@@ -64,7 +74,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
 
   app.post<{ Params: ModelParams; Querystring: TargetQuery }>('/v1/models/:name/predict', {
     bodyLimit,
-    config: { auth: 'predict' },
+    config: { auth: 'predict', swaggerTransform: documented(`/v1/models/${EXAMPLE_MODEL}/predict`) },
     preValidation: hideBinaryBody,
     schema: {
       tags,
@@ -74,7 +84,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
       params: ModelParams,
       querystring: TargetQuery,
       body,
-      response: { 200: PredictResponse, ...ERRORS },
+      response: { 200: PredictAnswer, ...ERRORS },
     },
     handler: (request) => handle(request, request.params.name),
   });

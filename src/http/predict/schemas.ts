@@ -1,5 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { ErrorExample } from '../schemas/error.ts';
+import { EXAMPLE_MODEL, EXAMPLE_THRESHOLD, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { AliasName, ModelName, VersionNumber } from '../schemas/ids.ts';
+import { withExample } from '../schemas/openapi.ts';
 
 /** Which version answers: explicit `version` > `alias` > alias `production` > the latest version. */
 export const TargetQuery = Type.Object(
@@ -32,3 +35,46 @@ export const PredictResponse = Type.Object({
     description: 'One per image, in the order the images were sent',
   }),
 });
+
+export const PredictAnswer = withExample(
+  PredictResponse,
+  {
+    model: { name: EXAMPLE_MODEL, version: EXAMPLE_VERSION },
+    predictions: [
+      { probability: 0.0874, label: 'NORMAL', threshold: EXAMPLE_THRESHOLD },
+      { probability: 0.9412, label: 'PNEUMONIA', threshold: EXAMPLE_THRESHOLD },
+    ],
+  },
+  'One prediction per image, in the order sent, and the version that answered',
+);
+
+/** Error examples shared by predict and explain, worded as the service words them. */
+export const IMAGE_ERRORS = {
+  404: [
+    { code: 'MODEL_NOT_FOUND', message: 'No model named "chestxraynet-v2"', details: { name: 'chestxraynet-v2' } },
+    { code: 'VERSION_NOT_FOUND', message: `Model '${EXAMPLE_MODEL}' has no version 7`, details: { name: EXAMPLE_MODEL, version: 7 } },
+    { code: 'ALIAS_NOT_FOUND', message: `Model '${EXAMPLE_MODEL}' has no alias 'staging'`, details: { name: EXAMPLE_MODEL, alias: 'staging' } },
+  ],
+  413: [
+    { code: 'PAYLOAD_TOO_LARGE', message: 'too many images: at most 64 per request (got 80)', details: { maxImages: 64 } },
+    { code: 'IMAGE_TOO_LARGE', message: 'image 1: image is 12000x9000 (108.0 megapixels); the limit is 100.0 megapixels', details: { index: 1 } },
+  ],
+  415: [
+    {
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message:
+        'Content-Type text/plain is not accepted here; send multipart/form-data (image parts), image/png, image/jpeg or application/json {"images": [base64, ...]}',
+    },
+    { code: 'UNSUPPORTED_IMAGE_FORMAT', message: 'image 0: not a PNG or JPEG image (looks like DICOM)', details: { index: 0 } },
+  ],
+  422: [
+    {
+      code: 'IMAGE_TRUNCATED',
+      message: 'image 1: JPEG image is truncated (Input buffer has corrupt header: VipsJpeg: premature end of JPEG image)',
+      details: { index: 1 },
+    },
+    { code: 'IMAGE_CORRUPT', message: 'image 0: PNG image is corrupt (Input buffer has corrupt header)', details: { index: 0 } },
+    { code: 'IMAGE_EMPTY', message: 'image 0: image is empty (0 bytes)', details: { index: 0 } },
+  ],
+  503: { code: 'NO_MODEL', message: `Model '${EXAMPLE_MODEL}' has no versions yet`, details: { name: EXAMPLE_MODEL } },
+} satisfies Record<number, ErrorExample | ErrorExample[]>;

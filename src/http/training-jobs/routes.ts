@@ -1,12 +1,29 @@
 import { PassThrough } from 'node:stream';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../app.ts';
 import type { TrainingJobEvent } from '../../services/training-jobs.ts';
-import { errorResponses } from '../schemas/error.ts';
+import { errorResponses, type ErrorExample } from '../schemas/error.ts';
+import { EXAMPLE_DATASET_ID, EXAMPLE_JOB_ID } from '../schemas/examples.ts';
+import { documentedBody } from '../schemas/openapi.ts';
 import { typeboxValidator } from '../schemas/validator.ts';
-import { CreateJobBody, JobList, JobParams, JobView, ListQuery } from './schemas.ts';
+import {
+  CreateJobBody,
+  EVENTS_EXAMPLE,
+  JobCancelled,
+  JobFound,
+  JobParams,
+  JobQueued,
+  JobsListed,
+  JobStopping,
+  ListQuery,
+} from './schemas.ts';
 
 const tags = ['training-jobs'];
+
+const BAD_JOB_ID: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^[A-Za-z0-9-]{1,64}$'" };
+const JOB_NOT_FOUND: ErrorExample = { code: 'JOB_NOT_FOUND', message: `Training job "${EXAMPLE_JOB_ID}" not found` };
+const QUEUE_DOWN: ErrorExample = { code: 'QUEUE_UNAVAILABLE', message: 'The job queue (Redis) is unavailable; try again shortly' };
 
 export interface TrainingJobRoutesOptions {
   deps: AppDeps;
@@ -31,10 +48,9 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
   });
 
   app.post('/v1/training-jobs', {
-    config: { auth: 'admin' },
     // The body is checked by the service with the shared parameter schema (every problem named,
-    // unknown fields refused, no type coercion); the schema here documents it.
-    validatorCompiler: () => () => true,
+    // unknown fields refused, no type coercion); here it is documented for OpenAPI only.
+    config: { auth: 'admin', swaggerTransform: documentedBody({ 'application/json': CreateJobBody }) },
     schema: {
       tags,
       summary: 'Submit a training job',
@@ -43,8 +59,19 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
         '(payload: ids and parameters only). Answers 202 with the job and its Location. 503 QUEUE_UNAVAILABLE at once ' +
         'when Redis is down.',
       operationId: 'createTrainingJob',
-      body: CreateJobBody,
-      response: { 202: JobView, ...errorResponses(400, 404, 415, 503) },
+      response: {
+        202: { ...JobQueued, headers: { location: Type.String({ examples: [`/v1/training-jobs/${EXAMPLE_JOB_ID}`] }) } },
+        ...errorResponses({
+          400: {
+            code: 'VALIDATION_FAILED',
+            message: 'Invalid training job: /epochs: must be an integer >= 1 and <= 200 (got 500)',
+            details: { errors: ['/epochs: must be an integer >= 1 and <= 200 (got 500)'] },
+          },
+          404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
+          415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
+          503: QUEUE_DOWN,
+        }),
+      },
     },
     handler: async (request, reply) => {
       const view = await jobs.submit(request.body);
@@ -61,7 +88,10 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
       description: 'Newest first; filter by status.',
       operationId: 'listTrainingJobs',
       querystring: ListQuery,
-      response: { 200: JobList, ...errorResponses(400, 503) },
+      response: {
+        200: JobsListed,
+        ...errorResponses({ 400: { code: 'VALIDATION_FAILED', message: 'querystring/status expected union value' }, 503: QUEUE_DOWN }),
+      },
     },
     handler: async (request) => ({
       jobs: await jobs.list({
@@ -79,7 +109,7 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
       description: 'Status, progress (epoch, batch, loss and accuracy so far, images/s, ETA), history per epoch, and the result or error.',
       operationId: 'getTrainingJob',
       params: JobParams,
-      response: { 200: JobView, ...errorResponses(400, 404, 503) },
+      response: { 200: JobFound, ...errorResponses({ 400: BAD_JOB_ID, 404: JOB_NOT_FOUND, 503: QUEUE_DOWN }) },
     },
     handler: async (request) => jobs.get(request.params.id),
   });
@@ -95,10 +125,16 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
         '`cancelled` with the whole job, after which the stream ends. Comment lines every 15 s keep it alive.',
       operationId: 'followTrainingJob',
       params: JobParams,
-      produces: ['text/event-stream'],
+      // Only the 200 is an event stream (its content below); errors before the stream starts are JSON.
       response: {
-        200: { description: 'Event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
-        ...errorResponses(400, 404, 503),
+        200: {
+          description:
+            'Event stream. Each event has `event:` (status, progress, completed, failed, cancelled), `id:` and one `data:` line of ' +
+            'JSON: the whole job for status and the final event (as GET /v1/training-jobs/{id}), the progress object plus `jobId` ' +
+            '(and `epochMetrics` when an epoch finished) for progress.',
+          content: { 'text/event-stream': { schema: { type: 'string' }, example: EVENTS_EXAMPLE } },
+        },
+        ...errorResponses({ 400: BAD_JOB_ID, 404: JOB_NOT_FOUND, 503: QUEUE_DOWN }),
       },
     },
     handler: async (request, reply) => {
@@ -148,7 +184,16 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
         'A finished job: 409 JOB_FINISHED.',
       operationId: 'cancelTrainingJob',
       params: JobParams,
-      response: { 200: JobView, 202: JobView, ...errorResponses(400, 404, 409, 503) },
+      response: {
+        200: JobCancelled,
+        202: JobStopping,
+        ...errorResponses({
+          400: BAD_JOB_ID,
+          404: JOB_NOT_FOUND,
+          409: { code: 'JOB_FINISHED', message: `Training job ${EXAMPLE_JOB_ID} has already completed`, details: { status: 'completed' } },
+          503: QUEUE_DOWN,
+        }),
+      },
     },
     handler: async (request, reply) => {
       const view = await jobs.cancel(request.params.id);
