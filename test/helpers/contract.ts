@@ -1,5 +1,6 @@
 /**
- * Checks real responses against openapi.yaml: every JSON body a test receives from a route must
+ * Checks real responses against openapi.yaml: every response a test receives from a route must
+ * have a status and a media type the contract documents for that route, and every JSON body must
  * validate against that route's response schema in the committed contract. Harnesses call
  * installContractCheck(app) and assertContractHeld() at close.
  */
@@ -29,12 +30,15 @@ export function toOpenApiPath(url: string): string {
   return url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 }
 
+function documentedResponse(method: string, route: string, status: number) {
+  const op = loadSpec().paths[toOpenApiPath(route)]?.[method.toLowerCase()];
+  return op?.responses?.[String(status)] ?? op?.responses?.default;
+}
+
 function validatorFor(method: string, route: string, status: number): ValidateFunction | null | undefined {
   const key = `${method} ${route} ${status}`;
   if (validators.has(key)) return validators.get(key);
-  const op = loadSpec().paths[toOpenApiPath(route)]?.[method.toLowerCase()];
-  if (!op) return undefined;
-  const response = op.responses?.[String(status)] ?? op.responses?.default;
+  const response = documentedResponse(method, route, status);
   if (!response) return undefined;
   const schema = response.content?.['application/json']?.schema;
   const fn = schema ? ajv.compile(schema as object) : null;
@@ -67,6 +71,11 @@ export function installContractCheck(app: FastifyInstance): void {
       return payload;
     }
     const type = String(reply.getHeader('content-type') ?? '');
+    const media = type.split(';')[0]!.trim().toLowerCase();
+    const documented = Object.keys(documentedResponse(method, route, status)?.content ?? {});
+    if (media && status !== 204 && !documented.includes(media)) {
+      violations.push({ method, route, status, problem: `${media} is not documented (documented: ${documented.join(', ') || 'no body'})` });
+    }
     if (!validate || !type.includes('application/json') || typeof payload !== 'string') return payload;
     checkedResponses.count++;
     if (!validate(JSON.parse(payload))) {
