@@ -8,6 +8,11 @@ export interface ModelOptions {
   readonly dropoutRate: number;
   /** Batch normalisation after each conv, before its relu. */
   readonly batchNorm: boolean;
+  /**
+   * Seeds the weight initialisation; unseeded when absent. (Dropout stays unseeded: a seeded tfjs
+   * dropout layer draws the same mask at every step.)
+   */
+  readonly seed?: number;
 }
 
 export const DEFAULT_MODEL_OPTIONS: ModelOptions = Object.freeze({
@@ -47,6 +52,12 @@ export function buildChestXRayNet(options: Partial<ModelOptions> = {}): tf.Layer
   const opts = { ...DEFAULT_MODEL_OPTIONS, ...options };
   validateModelOptions(opts);
   const input = tf.input({ shape: [opts.inputSize, opts.inputSize, 1], name: 'xray' });
+  let layerIndex = 0;
+  // One distinct seed per layer, derived from the model seed.
+  const init = () => {
+    layerIndex++;
+    return opts.seed === undefined ? {} : { kernelInitializer: tf.initializers.glorotUniform({ seed: opts.seed * 1000 + layerIndex }) };
+  };
   let x: tf.SymbolicTensor = input;
   CONVS.forEach((c, i) => {
     const n = i + 1;
@@ -59,6 +70,7 @@ export function buildChestXRayNet(options: Partial<ModelOptions> = {}): tf.Layer
         padding: 'same',
         activation: opts.batchNorm ? 'linear' : 'relu',
         useBias: !opts.batchNorm,
+        ...init(),
       })
       .apply(x) as tf.SymbolicTensor;
     if (opts.batchNorm) {
@@ -70,9 +82,9 @@ export function buildChestXRayNet(options: Partial<ModelOptions> = {}): tf.Layer
     }
   });
   x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ name: 'fc1', units: 128, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ name: 'fc1', units: 128, activation: 'relu', ...init() }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dropout({ name: 'dropout', rate: opts.dropoutRate }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ name: 'fc2', units: 32, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
-  const output = tf.layers.dense({ name: 'probability', units: 1, activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ name: 'fc2', units: 32, activation: 'relu', ...init() }).apply(x) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ name: 'probability', units: 1, activation: 'sigmoid', ...init() }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: 'ChestXRayNet' });
 }

@@ -150,6 +150,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       filterMultiplier: params.filterMultiplier,
       dropoutRate: params.dropoutRate,
       batchNorm: params.batchNorm,
+      seed: params.seed,
     };
     model = buildChestXRayNet(modelOptions);
     const trainParams: TrainParams = {

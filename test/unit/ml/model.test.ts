@@ -77,3 +77,17 @@ describe('buildChestXRayNet', () => {
     expect(() => buildChestXRayNet({ dropoutRate: -0.1 })).toThrow(RangeError);
   });
 });
+
+describe('seeded initialisation', () => {
+  it('gives the same initial weights for the same seed and different ones for another', () => {
+    const weights = (seed: number) => {
+      const m = buildChestXRayNet({ inputSize: 64, seed });
+      const w = m.getWeights().map((t) => Array.from(t.dataSync()));
+      m.dispose();
+      return w;
+    };
+    const a = weights(7);
+    expect(weights(7)).toEqual(a);
+    expect(weights(8)).not.toEqual(a);
+  });
+});
