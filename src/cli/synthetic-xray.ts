@@ -4,20 +4,10 @@
  * random lobe. Deterministic for a seed. Generated pictures for tests and the example dataset
  * (`npm run example-dataset`), never medical images. test/helpers/synthetic-xray.ts re-exports this.
  */
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createRng } from '../ml/random.ts';
 
 export function syntheticXray(size: number, positive: boolean, seed: number): Uint8Array {
-  const rand = mulberry32(seed);
+  const rand = createRng(seed);
   const px = new Uint8Array(size * size);
   const lobes = [
     { cx: 0.32 + (rand() - 0.5) * 0.04, cy: 0.5, rx: 0.16, ry: 0.3 },
@@ -57,7 +47,7 @@ export function syntheticSet(
   seed = 1,
   positiveFraction = 0.5,
 ): { pixels: Uint8Array[]; labels: Uint8Array } {
-  const rand = mulberry32(seed);
+  const rand = createRng(seed);
   const pixels: Uint8Array[] = [];
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
