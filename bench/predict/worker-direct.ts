@@ -15,7 +15,8 @@ import { buildChestXRayNet } from '../../src/ml/model.ts';
 import { createPredictor } from '../../src/ml/predict.ts';
 import { modelFromArtifacts, modelToArtifacts } from '../../src/ml/serialize.ts';
 import { createModelRegistry } from '../../src/storage/model-registry.ts';
-import { mulberry32, syntheticXray } from '../../test/helpers/synthetic-xray.ts';
+import { createRng } from '../../src/ml/random.ts';
+import { syntheticXray } from '../../test/helpers/synthetic-xray.ts';
 
 export const MODEL_NAME = 'chestxraynet';
 const BATCH = 16;
@@ -31,7 +32,7 @@ async function makeJpeg(quality: number): Promise<Buffer> {
     .resize(JPEG_SIDE, JPEG_SIDE)
     .raw()
     .toBuffer();
-  const rand = mulberry32(7);
+  const rand = createRng(7);
   for (let i = 0; i < big.length; i++) big[i] = Math.max(0, Math.min(255, big[i]! + Math.round((rand() - 0.5) * 8)));
   return sharp(big, { raw: { width: JPEG_SIDE, height: JPEG_SIDE, channels: 1 } }).jpeg({ quality }).toBuffer();
 }
