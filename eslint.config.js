@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', '.cache/', 'dist/', 'coverage/'] },
+  { ignores: ['node_modules/', 'data/', '.cache/', 'dist/', 'coverage/', 'tmp/', 'tour/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
