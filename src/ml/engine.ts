@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
+import { registerTensorflowTrainingGradients } from './tensorflow-gradients.ts';
 import { registerWasmTrainingGradients } from './wasm-gradients.ts';
 
 export type EngineName = 'tensorflow' | 'wasm';
@@ -49,6 +50,7 @@ async function init(preference: EngineName | 'auto'): Promise<EngineInfo> {
     const loaded = loadTfjsNode();
     if (loaded.ok && (await tf.setBackend('tensorflow'))) {
       await tf.ready();
+      registerTensorflowTrainingGradients();
       return {
         name: 'tensorflow',
         tfjsVersion: tf.version.tfjs,
