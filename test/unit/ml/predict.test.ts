@@ -58,7 +58,10 @@ describe('createPredictor', () => {
     const probs = await predictor.predict(pixels);
     const want = predictProbabilities(model, batch, 10, S);
     probs.forEach((p, i) => expect(Math.abs(p - want[i]!)).toBeLessThan(1e-6));
-    expect(await predictor.predict([pixels[3]!])).toEqual(Float32Array.of(probs[3]!));
+    // Batch 1 and batch 10 run different kernels: equal up to float rounding, not bit for bit.
+    const single = await predictor.predict([pixels[3]!]);
+    expect(single).toHaveLength(1);
+    expect(Math.abs(single[0]! - probs[3]!)).toBeLessThan(1e-6);
     expect(await predictor.predict([])).toHaveLength(0);
     await expect(predictor.predict([new Uint8Array(10)])).rejects.toThrow(RangeError);
     const tensors = tf.memory().numTensors;
