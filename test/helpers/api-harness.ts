@@ -11,9 +11,8 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import supertest from 'supertest';
-import Fastify from 'fastify';
-import { serverOptions, serviceApp, type AppDeps } from '../../src/app.ts';
-import { assertContractHeld, installContractCheck } from './contract.ts';
+import type { AppDeps } from '../../src/app.ts';
+import { assertContractHeld, buildCheckedApp } from './contract.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { EngineInfo } from '../../src/ml/engine.ts';
@@ -102,9 +101,7 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
   };
-  const app = Fastify(serverOptions(deps));
-  installContractCheck(app);
-  await app.register(serviceApp, { deps });
+  const app = await buildCheckedApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const http = supertest.agent(app.server);
 

@@ -2,14 +2,15 @@
  * Checks real responses against openapi.yaml: every response a test receives from a route must
  * have a status and a media type the contract documents for that route, and every JSON body must
  * validate against that route's response schema in the committed contract. Harnesses call
- * installContractCheck(app) and assertContractHeld() at close.
+ * buildCheckedApp(deps) (or installContractCheck(app)) and assertContractHeld() at close.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { parse } from 'yaml';
+import { serverOptions, serviceApp, type AppDeps } from '../../src/app.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const OPENAPI_PATH = path.join(root, 'openapi.yaml');
@@ -92,4 +93,12 @@ export function assertContractHeld(): void {
     violations.length = 0;
     throw new Error(`responses that break openapi.yaml:\n${[...new Set(lines)].join('\n')}`);
   }
+}
+
+/** The service app exactly as buildApp makes it, with the contract check on every response. */
+export async function buildCheckedApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(deps));
+  installContractCheck(app);
+  await app.register(serviceApp, { deps });
+  return app;
 }

@@ -4,16 +4,15 @@
  * tiny generated datasets, and helpers to wait for job states. Workers are started by the tests
  * themselves (in-process sandboxed worker, or `node --import tsx workers/main.ts` child processes).
  */
-import { assertContractHeld, installContractCheck } from './contract.ts';
+import { assertContractHeld, buildCheckedApp } from './contract.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import supertest from 'supertest';
-import { serverOptions, serviceApp, type AppDeps } from '../../src/app.ts';
-import trainingJobsRoutes from '../../src/http/training-jobs/routes.ts';
+import type { AppDeps } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { createMetrics } from '../../src/metrics.ts';
@@ -60,7 +59,6 @@ export interface JobsHarnessOptions {
   /** The service's Redis (e.g. a closed port); the rest of the harness uses the test Redis. */
   serviceRedisUrl?: string;
   backoffMs?: number;
-  sseHeartbeatMs?: number;
 }
 
 export async function startJobsHarness(testFile: string, opts: JobsHarnessOptions = {}): Promise<JobsHarness> {
@@ -98,14 +96,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
     metrics: createMetrics({ defaultMetrics: false }),
   };
-  const app = Fastify(serverOptions(deps));
-  installContractCheck(app);
-  await app.register(serviceApp, { deps });
-  await app.after();
-  // Until (or unless) the app frame registers the training-job routes itself.
-  if (!app.hasRoute({ method: 'POST', url: '/v1/training-jobs' })) {
-    await app.register(trainingJobsRoutes, { deps, ...(opts.sseHeartbeatMs ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}) });
-  }
+  const app = await buildCheckedApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const http = supertest.agent(app.server);
   let zipSeed = 1;

@@ -12,9 +12,8 @@ import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import supertest from 'supertest';
 import { loadConfig, type Config } from '../../src/config.ts';
-import Fastify from 'fastify';
-import { serverOptions, serviceApp, type AppDeps } from '../../src/app.ts';
-import { assertContractHeld, installContractCheck } from './contract.ts';
+import type { AppDeps } from '../../src/app.ts';
+import { assertContractHeld, buildCheckedApp } from './contract.ts';
 import { createMetrics, type AppMetrics } from '../../src/metrics.ts';
 import { initEngine } from '../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../src/ml/model.ts';
@@ -158,9 +157,7 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
     health: createHealthService({ ping: () => redis.ping(), workers: async () => 0 }),
     metrics,
   };
-  const app = Fastify(serverOptions(deps));
-  installContractCheck(app);
-  await app.register(serviceApp, { deps });
+  const app = await buildCheckedApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,
