@@ -35,7 +35,7 @@ import {
   type TrainingJobResult,
   type MetricsSummary,
 } from '../src/queue/names.ts';
-import { checkTrainingParams } from '../src/queue/params.ts';
+import { checkTrainingParams } from '../src/domain/training-params.ts';
 import { isBadDataError, runTraining, type TrainingDeps } from '../src/services/training.ts';
 import { createDatasetStore } from '../src/storage/dataset-store.ts';
 import { createModelRegistry } from '../src/storage/model-registry.ts';

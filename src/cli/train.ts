@@ -15,7 +15,7 @@ import { loadConfig } from '../config.ts';
 import { hasMallocEnv, MALLOC_ENV } from '../malloc-env.ts';
 import type { BinaryMetrics } from '../ml/types.ts';
 import type { TrainingJobProgress } from '../queue/names.ts';
-import { resolveTrainingRequest } from '../queue/params.ts';
+import { resolveTrainingRequest } from '../domain/training-params.ts';
 import type { DatasetManifest } from '../storage/dataset-store.ts';
 import { fail, formatSeconds, intOption, numberOption, UsageError } from './args.ts';
 

@@ -1,5 +1,5 @@
 import type { BinaryMetrics, EpochMetrics } from '../ml/types.ts';
-import type { TrainingParams } from './params.ts';
+import type { TrainingParams } from '../domain/training-params.ts';
 
 /**
  * Names and payloads of the training queue. Payloads carry ids and parameters only: never pixels,

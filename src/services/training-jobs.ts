@@ -10,7 +10,7 @@ import {
   type TrainingJobProgress,
   type TrainingJobResult,
 } from '../queue/names.ts';
-import { resolveTrainingRequest, type TrainingParams } from '../queue/params.ts';
+import { resolveTrainingRequest, type TrainingParams } from '../domain/training-params.ts';
 import { createTrainingQueue, QUEUED_STATES, type JobRecord, type TrainingQueue } from '../queue/training-queue.ts';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';

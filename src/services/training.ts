@@ -11,7 +11,7 @@ import { splitDataset } from '../ml/split.ts';
 import { trainModel } from '../ml/train.ts';
 import type { BinaryMetrics, EpochMetrics, SplitIndices, TrainParams, TrainProgress, TrainResult } from '../ml/types.ts';
 import type { TrainingJobProgress, TrainingPhase } from '../queue/names.ts';
-import { checkTrainingParams, type TrainingParams } from '../queue/params.ts';
+import { checkTrainingParams, type TrainingParams } from '../domain/training-params.ts';
 import type { DatasetImages, DatasetStore } from '../storage/dataset-store.ts';
 import type { ModelRegistry } from '../storage/model-registry.ts';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { isDatasetId } from '../domain/ids.ts';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-const DATASET_ID = /^ds_[a-z2-7]{16}$/;
 
 /** `ds_` + 16 base32 characters (80 random bits): URL-safe, unguessable, safe as a directory name. */
 export function newDatasetId(): string {
@@ -21,6 +21,4 @@ export function newDatasetId(): string {
 }
 
 /** Only ids that pass this ever reach a file path. */
-export function isDatasetId(id: unknown): id is string {
-  return typeof id === 'string' && DATASET_ID.test(id);
-}
+export { isDatasetId };

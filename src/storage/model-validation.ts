@@ -1,13 +1,10 @@
+import { ALIAS_PATTERN, isAliasName, isModelName, isVersionNumber, MODEL_NAME_PATTERN } from '../domain/ids.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
 
-const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const ALIAS_RE = /^[a-z][a-z0-9-]{0,31}$/;
 /** The file name model.json's weightsManifest must point at; the registry stores weights there. */
 export const WEIGHTS_FILE = 'weights.bin';
 
-export const isModelName = (name: unknown): name is string => typeof name === 'string' && NAME_RE.test(name);
-export const isAliasName = (alias: unknown): alias is string => typeof alias === 'string' && ALIAS_RE.test(alias);
-export const isVersionNumber = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
+export { isAliasName, isModelName, isVersionNumber };
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
@@ -18,13 +15,13 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /** Throws `code` (VALIDATION_FAILED for writes, a NOT_FOUND code for reads) unless the name is valid. */
 export function checkName(name: unknown, code: ErrorCode): asserts name is string {
   if (!isModelName(name)) {
-    throw new AppError(code, `Invalid model name ${JSON.stringify(name)}: expected ${NAME_RE.source}`, { name });
+    throw new AppError(code, `Invalid model name ${JSON.stringify(name)}: expected ${MODEL_NAME_PATTERN}`, { name });
   }
 }
 
 export function checkAlias(alias: unknown, code: ErrorCode): asserts alias is string {
   if (!isAliasName(alias)) {
-    throw new AppError(code, `Invalid alias ${JSON.stringify(alias)}: expected ${ALIAS_RE.source}`, { alias });
+    throw new AppError(code, `Invalid alias ${JSON.stringify(alias)}: expected ${ALIAS_PATTERN}`, { alias });
   }
 }
 

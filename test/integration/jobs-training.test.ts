@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/ml/engine.ts';
-import { DEFAULT_TRAINING_PARAMS, type TrainingParams } from '../../src/queue/params.ts';
+import { DEFAULT_TRAINING_PARAMS, type TrainingParams } from '../../src/domain/training-params.ts';
 import type { TrainingJobProgress } from '../../src/queue/names.ts';
 import { runTraining, type TrainingDeps } from '../../src/services/training.ts';
 import { createDatasetStore, type DatasetStore } from '../../src/storage/dataset-store.ts';

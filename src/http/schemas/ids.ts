@@ -1,15 +1,12 @@
 import { Type } from '@sinclair/typebox';
+import { ALIAS_PATTERN, DATASET_ID_PATTERN, MODEL_NAME_PATTERN } from '../../domain/ids.ts';
 import { EXAMPLE_DATASET_ID, EXAMPLE_VERSION } from './examples.ts';
 
 /*
- * Path parameters shared by routes. The patterns mirror what the storage layer accepts
- * (src/storage/model-validation.ts, src/storage/dataset-store.ts) so malformed ids ("..%2F..",
- * "ABC", "0") are answered 400 VALIDATION_FAILED before anything touches the disk; a unit test
- * keeps the two in agreement.
+ * Path parameters shared by routes, with the patterns of src/domain/ids.ts (the same ones storage
+ * checks), so malformed ids ("..%2F..", "ABC", "0") are answered 400 VALIDATION_FAILED before
+ * anything touches the disk.
  */
-export const MODEL_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
-export const ALIAS_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
-export const DATASET_ID_PATTERN = '^ds_[a-z2-7]{16}$';
 
 export const ModelName = Type.String({
   pattern: MODEL_NAME_PATTERN,

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { TrainingJobRequestSchema, TrainingParamsSchema } from '../../queue/params.ts';
+import { JOB_ID_PATTERN } from '../../domain/ids.ts';
+import { TrainingJobRequestSchema, TrainingParamsSchema } from '../../domain/training-params.ts';
 import {
   EXAMPLE_DATASET_ID,
   EXAMPLE_HISTORY,
@@ -15,9 +16,9 @@ import {
 import { DatasetId, ModelName } from '../schemas/ids.ts';
 import { withExample } from '../schemas/openapi.ts';
 
-/** Schemas of the training-job routes. The request body schema lives in src/queue/params.ts (shared with the CLI and worker). */
+/** Schemas of the training-job routes. The request body schema lives in src/domain/training-params.ts (shared with the CLI and worker). */
 
-export const JobId = Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$', description: 'Training job id', examples: [EXAMPLE_JOB_ID] });
+export const JobId = Type.String({ pattern: JOB_ID_PATTERN, description: 'Training job id', examples: [EXAMPLE_JOB_ID] });
 export const JobParams = Type.Object({ id: JobId });
 export type JobParams = Static<typeof JobParams>;
 

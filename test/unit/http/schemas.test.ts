@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.ts';
 import { mapError } from '../../../src/http/plugins/error-handler.ts';
-import { ALIAS_PATTERN, DATASET_ID_PATTERN, MODEL_NAME_PATTERN } from '../../../src/http/schemas/ids.ts';
+import { ALIAS_PATTERN, DATASET_ID_PATTERN, MODEL_NAME_PATTERN } from '../../../src/domain/ids.ts';
 import { typeboxValidator } from '../../../src/http/schemas/validator.ts';
 import { isDatasetId, newDatasetId } from '../../../src/storage/dataset-ids.ts';
 import { isAliasName, isModelName } from '../../../src/storage/model-validation.ts';

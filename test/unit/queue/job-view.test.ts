@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CANCELLED_REASON, INTERRUPTED_REASON, type TrainingJobData } from '../../../src/queue/names.ts';
-import { DEFAULT_TRAINING_PARAMS } from '../../../src/queue/params.ts';
+import { DEFAULT_TRAINING_PARAMS } from '../../../src/domain/training-params.ts';
 import type { JobRecord, QueueState } from '../../../src/queue/training-queue.ts';
 import { parseFailedReason, statusOf, toView } from '../../../src/services/training-jobs.ts';
 

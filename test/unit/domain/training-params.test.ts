@@ -6,7 +6,7 @@ import {
   resolveTrainingRequest,
   schemaErrors,
   TrainingJobRequestSchema,
-} from '../../../src/queue/params.ts';
+} from '../../../src/domain/training-params.ts';
 
 const DS = 'ds_abcdefghijklmnop';
 const resolve = (body: unknown) => resolveTrainingRequest(body, { modelName: 'chestxraynet' });

@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { AppError } from '../errors.ts';
 import type { AugmentationOptions } from '../ml/types.ts';
+import { DATASET_ID_PATTERN, MODEL_NAME_PATTERN } from './ids.ts';
 
 /**
  * The training parameters: one schema (JSON Schema via TypeBox) shared by the HTTP route (strict
@@ -26,8 +27,6 @@ export const TRAINING_LIMITS = Object.freeze({
   filterMultiplier: { exclusiveMin: 0, max: 8, default: 1 },
 });
 
-export const MODEL_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
-export const DATASET_ID_PATTERN = '^ds_[a-z2-7]{16}$';
 
 const L = TRAINING_LIMITS;
 
