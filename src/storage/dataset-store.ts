@@ -178,8 +178,9 @@ export function createDatasetStore(opts: {
     source: DatasetManifest['source'],
   ): DatasetManifest {
     const byClass = checkCounts(result, layout.classNames, limits);
-    const bySplit: Partial<Record<SplitName, number>> = {};
-    for (const img of result.images) if (img.split) bySplit[img.split] = (bySplit[img.split] ?? 0) + 1;
+    const splits = new Map<SplitName, number>();
+    for (const img of result.images) if (img.split) splits.set(img.split, (splits.get(img.split) ?? 0) + 1);
+    const bySplit: Partial<Record<SplitName, number>> = Object.fromEntries(splits);
     return {
       id,
       name,
