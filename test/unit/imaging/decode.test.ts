@@ -2,14 +2,14 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.ts';
 import { DECODE_CONCURRENCY } from '../../../src/imaging/decode-budget.ts';
-import { decodeActivity, decodeXray, PREPROCESSING } from '../../../src/imaging/decode.ts';
+import { decodeActivity, decodeXray, PREPROCESSING, type DecodeLimits } from '../../../src/imaging/decode.ts';
 import { blankPng, encodeGrey, flatJpeg, pngHeaderOnly, withJpegDimensions, xrayFile } from '../../helpers/image-files.ts';
 import { syntheticXray } from '../../helpers/synthetic-xray.ts';
 
 const SIZE = 32;
 const grey = syntheticXray(SIZE, true, 7);
 
-async function decodeError(bytes: Uint8Array, size = SIZE, limits?: { maxPixels?: number }): Promise<AppError> {
+async function decodeError(bytes: Uint8Array, size = SIZE, limits?: DecodeLimits): Promise<AppError> {
   const err = await decodeXray(bytes, size, limits).then(
     () => undefined,
     (e: unknown) => e,
