@@ -31,8 +31,8 @@ import {
   isModelName,
   isVersionNumber,
   serialiseForPublish,
-  WEIGHTS_FILE,
 } from './model-validation.ts';
+import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './model-files.ts';
 
 export type {
   ModelArtifacts,
@@ -45,8 +45,6 @@ export type {
 
 const STALE_LEFTOVER_MS = 60 * 60 * 1000;
 const METADATA_CACHE_ENTRIES = 1000;
-const MODEL_FILE = 'model.json';
-const METADATA_FILE = 'metadata.json';
 
 export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
   const layout = modelLayout(opts.dataDir);
