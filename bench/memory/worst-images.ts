@@ -25,7 +25,7 @@ const INPUT_SIZE = 64;
 
 function multipart(images: readonly Buffer[]): FormData {
   const form = new FormData();
-  for (const [i, img] of images.entries()) form.append('image', new Blob([img]), `image-${i}`);
+  for (const [i, img] of images.entries()) form.append('image', new Blob([new Uint8Array(img)]), `image-${i}`);
   return form;
 }
 
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     const zip = await worstDatasetZip();
     await phase(api, 'dataset upload: costly + refused images among 12 X-rays', async () => {
       const form = new FormData();
-      form.append('file', new Blob([zip]), 'worst.zip');
+      form.append('file', new Blob([new Uint8Array(zip)]), 'worst.zip');
       const res = await fetch(`${api.url}/v1/datasets`, { method: 'POST', body: form });
       return [String(res.status)];
     });

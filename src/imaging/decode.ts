@@ -17,14 +17,13 @@ import {
   type ImageShape,
 } from './image-header.ts';
 
-// A server decodes many small images at once: parallelism comes from concurrent decodes (the
-// dataset import pool, concurrent requests), not from several libvips threads per image.
+// A server decodes many small images at once: parallelism comes from concurrent decodes (as many
+// as the gate below lets run), not from several libvips threads per image.
 // The operation cache only helps when the same file is processed repeatedly.
 sharp.cache(false);
 sharp.concurrency(1);
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
-export { DEFAULT_MAX_DECODE_BYTES };
 const MAX_OUTPUT_SIZE = 4096;
 
 /** Every decode of this process waits its turn here, so no number of requests or images adds up past the budget. */

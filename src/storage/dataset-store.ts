@@ -72,7 +72,6 @@ export interface DatasetStore {
 const MIN_SIZE = 8;
 const MAX_SIZE = 1024;
 const STALE_MS = 24 * 3600 * 1000;
-const fsCode = fsErrorCode;
 
 function checkSize(size: number): number {
   if (!Number.isInteger(size) || size < MIN_SIZE || size > MAX_SIZE) {
@@ -214,7 +213,7 @@ export function createDatasetStore(opts: {
         await rename(from, to);
         return;
       } catch (err) {
-        if (fsCode(err) !== 'EXDEV') throw err;
+        if (fsErrorCode(err) !== 'EXDEV') throw err;
       }
     }
     await copyFile(from, to);
@@ -301,7 +300,7 @@ export function createDatasetStore(opts: {
     try {
       text = await readFile(path.join(dir, 'manifest.json'), 'utf8');
     } catch (err) {
-      if (fsCode(err) === 'ENOENT' || fsCode(err) === 'ENOTDIR') throw notFound(id);
+      if (fsErrorCode(err) === 'ENOENT' || fsErrorCode(err) === 'ENOTDIR') throw notFound(id);
       throw err;
     }
     return JSON.parse(text) as DatasetManifest;
@@ -315,7 +314,7 @@ export function createDatasetStore(opts: {
       try {
         summaries.push(JSON.parse(await readFile(path.join(root, entry.name, 'summary.json'), 'utf8')));
       } catch (err) {
-        if (fsCode(err) !== 'ENOENT') throw err; // deleted meanwhile
+        if (fsErrorCode(err) !== 'ENOENT') throw err; // deleted meanwhile
       }
     }
     return summaries.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
@@ -327,7 +326,7 @@ export function createDatasetStore(opts: {
     try {
       await rename(dir, doomed);
     } catch (err) {
-      if (fsCode(err) === 'ENOENT') throw notFound(id);
+      if (fsErrorCode(err) === 'ENOENT') throw notFound(id);
       throw err;
     }
     await rm(doomed, { recursive: true, force: true });
@@ -354,7 +353,7 @@ export function createDatasetStore(opts: {
     try {
       return await openCachedImages(file, manifest, side);
     } catch (err) {
-      if (fsCode(err) === 'ENOENT') throw notFound(id);
+      if (fsErrorCode(err) === 'ENOENT') throw notFound(id);
       throw err;
     }
   }

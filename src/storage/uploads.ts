@@ -26,7 +26,7 @@ export interface ReceiveOptions {
   truncated?: () => boolean;
 }
 
-export function uploadTooLarge(limitBytes: number): AppError {
+function uploadTooLarge(limitBytes: number): AppError {
   return new AppError('ARCHIVE_TOO_LARGE', `The archive is larger than the upload limit of ${limitBytes} bytes (UPLOAD_LIMIT)`, {
     limitBytes,
   });

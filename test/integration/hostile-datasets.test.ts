@@ -184,7 +184,7 @@ describe('memory of a real API process fed the worst images', () => {
 
   function predict(files: readonly Buffer[]) {
     const form = new FormData();
-    for (const [i, f] of files.entries()) form.append('image', new Blob([f]), `i${i}`);
+    for (const [i, f] of files.entries()) form.append('image', new Blob([new Uint8Array(f)]), `i${i}`);
     return fetch(`${api.url}/v1/predict`, { method: 'POST', body: form }).then(async (r) => ({ status: r.status, body: await r.json() }));
   }
 
@@ -226,7 +226,7 @@ describe('memory of a real API process fed the worst images', () => {
       const answers = await Promise.all(Array.from({ length: 4 }, () => predict(Array.from({ length: 12 }, (_, i) => accepted[i % 3]!))));
       expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
       const form = new FormData();
-      form.append('file', new Blob([await worstDatasetZip(10)]), 'worst.zip');
+      form.append('file', new Blob([new Uint8Array(await worstDatasetZip(10))]), 'worst.zip');
       const res = await fetch(`${api.url}/v1/datasets`, { method: 'POST', body: form });
       expect(res.status).toBe(201);
       const body = (await res.json()) as { counts: { images: number }; skipped: { code: string }[] };
