@@ -194,6 +194,17 @@ describe('decodeXray', () => {
     expect(await outcome(withJpegDimensions(await flatJpeg(64, 64), 10000, 10000))).not.toBe('IMAGE_TOO_COSTLY');
   });
 
+  it('checks the cost from what libvips reads when the header walk gives up (junk between JPEG segments)', async () => {
+    const withJunk = (jpeg: Buffer) => {
+      const app0 = 4 + jpeg.readUInt16BE(4);
+      return Buffer.concat([jpeg.subarray(0, app0), Buffer.from([1, 2, 3]), jpeg.subarray(app0)]);
+    };
+    const small = withJunk(await flatJpeg(64, 64, { progressive: true }));
+    expect((await decodeXray(small, 32)).length).toBe(32 * 32); // libjpeg skips the junk
+    const huge = withJunk(withJpegDimensions(await flatJpeg(64, 64, { progressive: true }), 10000, 10000));
+    expect((await decodeError(huge, 32)).code).toBe('IMAGE_TOO_COSTLY');
+  });
+
   it('decodes big images that stream (a 10000x10000 grey PNG) and honours a lower maxDecodeBytes', async () => {
     const big = await blankPng(10000, 10000);
     expect(maxDiff(await decodeXray(big, 64), new Uint8Array(64 * 64))).toBe(0);
