@@ -28,6 +28,8 @@ export const ERROR_CATALOGUE = {
   PAYLOAD_TOO_LARGE: 413,
   ARCHIVE_TOO_LARGE: 413,
   IMAGE_TOO_LARGE: 413,
+  // decoding the image would take more memory than one image may (interlaced, progressive, very wide)
+  IMAGE_TOO_COSTLY: 413,
   // 415: wrong media type
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNSUPPORTED_IMAGE_FORMAT: 415,

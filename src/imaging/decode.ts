@@ -1,15 +1,45 @@
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { AppError, isAppError } from '../errors.ts';
-import { describeUnsupported, looksTruncated, readHeader, sniffFormat, type ImageFormat } from './image-header.ts';
+import {
+  checkDecodeCost,
+  DECODE_BUDGET_BYTES,
+  DECODE_CONCURRENCY,
+  DecodeGate,
+  DEFAULT_MAX_DECODE_BYTES,
+  type DecodeActivity,
+} from './decode-budget.ts';
+import {
+  describeUnsupported,
+  looksTruncated,
+  readHeader,
+  sniffFormat,
+  type ImageFormat,
+  type ImageShape,
+} from './image-header.ts';
 
-// A server decodes many small images at once: parallelism comes from concurrent decodes (the
-// dataset import pool, concurrent requests), not from several libvips threads per image.
+// A server decodes many small images at once: parallelism comes from concurrent decodes (as many
+// as the gate below lets run), not from several libvips threads per image.
 // The operation cache only helps when the same file is processed repeatedly.
 sharp.cache(false);
 sharp.concurrency(1);
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 const MAX_OUTPUT_SIZE = 4096;
+
+/** Every decode of this process waits its turn here, so no number of requests or images adds up past the budget. */
+const gate = new DecodeGate(DECODE_CONCURRENCY, DECODE_BUDGET_BYTES);
+
+/** Decodes running and waiting in this process, and the peaks so far. */
+export function decodeActivity(): DecodeActivity {
+  return gate.snapshot();
+}
+
+export interface DecodeLimits {
+  /** Largest width x height accepted; default DEFAULT_MAX_PIXELS. */
+  maxPixels?: number;
+  /** Most memory one decode may take (estimated from the header); default DEFAULT_MAX_DECODE_BYTES. */
+  maxDecodeBytes?: number;
+}
 
 /** How every image is turned into model input, training and serving alike; goes into model metadata. */
 export const PREPROCESSING = Object.freeze({
@@ -71,16 +101,27 @@ function decodeError(err: unknown, bytes: Uint8Array, format: ImageFormat, maxPi
   return new AppError('IMAGE_CORRUPT', `${name} image is corrupt (${firstLine(message)})`, undefined, { cause: err });
 }
 
+/** The shape libvips reports, for files whose header this module could not read itself. */
+function shapeOf(meta: Metadata, format: ImageFormat): ImageShape {
+  const channels = Math.max(1, meta.channels ?? 4);
+  return {
+    width: meta.width ?? 0,
+    height: meta.height ?? 0,
+    channels,
+    bytesPerSample: meta.depth === 'uchar' || meta.depth === 'char' ? 1 : 2,
+    layered: meta.isProgressive ?? true,
+    description: `${meta.isProgressive ? 'progressive ' : ''}${format.toUpperCase()}`,
+  };
+}
+
 /**
  * Decodes a PNG or JPEG into size*size grey uint8 pixels, row-major: EXIF orientation applied,
  * alpha flattened on black, one channel, resized to exactly size x size ignoring aspect.
- * The header is checked before any pixel is decoded, so oversized images cost nothing.
+ * The header is checked before any pixel is decoded (dimensions, and the memory the decode would
+ * take), so oversized or costly images cost nothing; decodes then wait for a turn at the
+ * process-wide gate (decode-budget.ts).
  */
-export async function decodeXray(
-  bytes: Uint8Array,
-  size: number,
-  limits?: { maxPixels?: number },
-): Promise<Uint8Array> {
+export async function decodeXray(bytes: Uint8Array, size: number, limits?: DecodeLimits): Promise<Uint8Array> {
   if (!Number.isInteger(size) || size < 1 || size > MAX_OUTPUT_SIZE) {
     throw new AppError('INTERNAL', `decodeXray: size must be an integer in 1..${MAX_OUTPUT_SIZE}, got ${size}`);
   }
@@ -92,13 +133,30 @@ export async function decodeXray(
     const seen = kind === 'unknown' ? '' : ` (looks like ${kind})`;
     throw new AppError('UNSUPPORTED_IMAGE_FORMAT', `not a PNG or JPEG image${seen}`);
   }
+  const maxDecodeBytes = limits?.maxDecodeBytes ?? DEFAULT_MAX_DECODE_BYTES;
   const header = readHeader(bytes, format);
-  if (header.kind === 'ok') checkDimensions(header.width, header.height, maxPixels);
+  let cost: number | undefined;
+  if (header.kind === 'ok') {
+    checkDimensions(header.width, header.height, maxPixels);
+    cost = checkDecodeCost(header, format, size, maxDecodeBytes);
+  }
+  // A header this module cannot read reserves the most one decode may take until libvips has read it.
+  return gate.run(cost ?? maxDecodeBytes, () => decodeNow(bytes, size, format, cost, maxPixels, maxDecodeBytes));
+}
 
+async function decodeNow(
+  bytes: Uint8Array,
+  size: number,
+  format: ImageFormat,
+  cost: number | undefined,
+  maxPixels: number,
+  maxDecodeBytes: number,
+): Promise<Uint8Array> {
   const input = { failOn: 'error', limitInputPixels: maxPixels } as const;
   try {
     const meta = await sharp(bytes, input).metadata();
     checkDimensions(meta.width ?? 0, meta.height ?? 0, maxPixels);
+    if (cost === undefined) checkDecodeCost(shapeOf(meta, format), format, size, maxDecodeBytes);
     const { data, info } = await sharp(bytes, input)
       .rotate()
       .flatten({ background: '#000000' })

@@ -1,4 +1,4 @@
-/** Format sniffing and dimensions read from the first bytes of a file, without decoding pixels. */
+/** Format sniffing and the image's shape read from the first bytes of a file, without decoding pixels. */
 
 export type ImageFormat = 'png' | 'jpeg';
 
@@ -37,8 +37,25 @@ export interface Dimensions {
   height: number;
 }
 
+/** What decoding an image costs depends on more than its dimensions; this is what the header says. */
+export interface ImageShape extends Dimensions {
+  /** Samples per decoded pixel: PNG grey 1, grey+alpha 2, RGB 3, RGBA and palette 4 (at most); JPEG components. */
+  channels: number;
+  /** 1, or 2 for 16-bit PNG and 12/16-bit JPEG. */
+  bytesPerSample: 1 | 2;
+  /**
+   * Adam7-interlaced PNG, or a JPEG in several scans (progressive, or baseline with non-interleaved
+   * scans): the decoder keeps the whole image (PNG pixels, JPEG DCT coefficients) in memory.
+   */
+  layered: boolean;
+  /** JPEG: bytes of DCT coefficients of every component, as a multi-scan decode buffers them. */
+  coefficientBytes?: number;
+  /** For messages, e.g. "interlaced 16-bit RGBA PNG", "progressive 3-component JPEG". */
+  description: string;
+}
+
 /** 'short': the bytes end before the header does; 'unreadable': not laid out as expected. */
-export type HeaderRead = ({ kind: 'ok' } & Dimensions) | { kind: 'short' } | { kind: 'unreadable' };
+export type HeaderRead = ({ kind: 'ok' } & ImageShape) | { kind: 'short' } | { kind: 'unreadable' };
 
 function readU32BE(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
@@ -48,20 +65,79 @@ function readU16BE(b: Uint8Array, at: number): number {
   return (b[at]! << 8) | b[at + 1]!;
 }
 
+const PNG_COLOUR: Readonly<Record<number, { channels: number; name: string } | undefined>> = {
+  0: { channels: 1, name: 'grey' },
+  2: { channels: 3, name: 'RGB' },
+  3: { channels: 4, name: 'palette' },
+  4: { channels: 2, name: 'grey+alpha' },
+  6: { channels: 4, name: 'RGBA' },
+};
+
 /** PNG: the IHDR chunk must come first, right after the signature. */
 function pngHeader(b: Uint8Array): HeaderRead {
-  if (b.length < 24) return { kind: 'short' };
+  if (b.length < 29) return { kind: 'short' };
   if (ascii(b, 12, 4) !== 'IHDR') return { kind: 'unreadable' };
-  return { kind: 'ok', width: readU32BE(b, 16), height: readU32BE(b, 20) };
+  const width = readU32BE(b, 16);
+  const height = readU32BE(b, 20);
+  const bitDepth = b[24]!;
+  const colour = PNG_COLOUR[b[25]!];
+  const interlaced = b[28] === 1;
+  if (!colour || ![1, 2, 4, 8, 16].includes(bitDepth)) return { kind: 'unreadable' };
+  const bytesPerSample = bitDepth === 16 ? 2 : 1;
+  return {
+    kind: 'ok',
+    width,
+    height,
+    channels: colour.channels,
+    bytesPerSample,
+    layered: interlaced,
+    description: `${interlaced ? 'interlaced ' : ''}${bitDepth}-bit ${colour.name} PNG`,
+  };
 }
 
 const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+/** Start-of-frame markers of progressive JPEGs (Huffman and arithmetic, plain and differential). */
+const PROGRESSIVE_SOF = new Set([0xc2, 0xc6, 0xca, 0xce]);
+const SOS = 0xda;
 
-/** JPEG: walk the marker segments up to the first start-of-frame. */
+interface Frame extends Dimensions {
+  marker: number;
+  precision: number;
+  components: { h: number; v: number }[];
+}
+
+function coefficientBytes(frame: Frame): number {
+  const hMax = Math.max(...frame.components.map((c) => c.h));
+  const vMax = Math.max(...frame.components.map((c) => c.v));
+  const mcuColumns = Math.ceil(frame.width / (8 * hMax));
+  const mcuRows = Math.ceil(frame.height / (8 * vMax));
+  // libjpeg keeps 64 16-bit coefficients per 8x8 block, blocks padded to whole MCUs.
+  return frame.components.reduce((sum, c) => sum + mcuColumns * c.h * mcuRows * c.v * 64 * 2, 0);
+}
+
+function jpegShape(frame: Frame, scanComponents: number | undefined): HeaderRead {
+  const n = frame.components.length;
+  // Without the first scan in view (the bytes end first) the frame is taken as multi-scan.
+  const layered = PROGRESSIVE_SOF.has(frame.marker) || scanComponents === undefined || scanComponents < n;
+  const kind = PROGRESSIVE_SOF.has(frame.marker) ? 'progressive' : layered ? 'multi-scan' : 'baseline';
+  return {
+    kind: 'ok',
+    width: frame.width,
+    height: frame.height,
+    channels: n,
+    bytesPerSample: frame.precision > 8 ? 2 : 1,
+    layered,
+    coefficientBytes: coefficientBytes(frame),
+    description: `${kind} ${n === 1 ? 'grey' : `${n}-component`} JPEG`,
+  };
+}
+
+/** JPEG: walk the marker segments to the first start-of-frame, then on to the first scan. */
 function jpegHeader(b: Uint8Array): HeaderRead {
   let at = 2;
+  let frame: Frame | undefined;
   while (at + 4 <= b.length) {
-    if (b[at] !== 0xff) return { kind: 'unreadable' };
+    if (b[at] !== 0xff) return frame ? jpegShape(frame, undefined) : { kind: 'unreadable' };
     const marker = b[at + 1]!;
     if (marker === 0xff) {
       at += 1; // fill byte
@@ -72,17 +148,29 @@ function jpegHeader(b: Uint8Array): HeaderRead {
       continue;
     }
     const length = readU16BE(b, at + 2);
-    if (length < 2) return { kind: 'unreadable' };
-    if (SOF_MARKERS.has(marker)) {
-      if (at + 9 > b.length) return { kind: 'short' };
-      return { kind: 'ok', height: readU16BE(b, at + 5), width: readU16BE(b, at + 7) };
+    if (length < 2) return frame ? jpegShape(frame, undefined) : { kind: 'unreadable' };
+    if (SOF_MARKERS.has(marker) && !frame) {
+      if (at + 10 > b.length) return { kind: 'short' };
+      const count = b[at + 9]!;
+      if (count === 0 || at + 10 + 3 * count > b.length) {
+        return count === 0 ? { kind: 'unreadable' } : { kind: 'short' };
+      }
+      const components = [];
+      for (let i = 0; i < count; i++) {
+        const sampling = b[at + 11 + 3 * i]!;
+        components.push({ h: Math.max(1, sampling >> 4), v: Math.max(1, sampling & 15) });
+      }
+      frame = { marker, precision: b[at + 4]!, height: readU16BE(b, at + 5), width: readU16BE(b, at + 7), components };
+    } else if (marker === SOS) {
+      if (!frame) return { kind: 'unreadable' };
+      return jpegShape(frame, at + 4 < b.length ? b[at + 4] : undefined);
     }
     at += 2 + length;
   }
-  return { kind: 'short' };
+  return frame ? jpegShape(frame, undefined) : { kind: 'short' };
 }
 
-/** Dimensions declared in the header, read without decoding anything. */
+/** Dimensions and shape declared in the header, read without decoding anything. */
 export function readHeader(bytes: Uint8Array, format: ImageFormat): HeaderRead {
   return format === 'png' ? pngHeader(bytes) : jpegHeader(bytes);
 }

@@ -1,15 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 
-/** A model as the bytes of model.json and weights.bin (its one weights file); no optimizer state. */
-export interface ModelArtifactsData {
-  readonly modelJson: tf.io.ModelJSON;
-  readonly weights: Uint8Array;
-}
-
-export const WEIGHTS_FILE = 'weights.bin';
-
-export async function modelToArtifacts(model: tf.LayersModel): Promise<ModelArtifactsData> {
-  let result: ModelArtifactsData | undefined;
+/**
+ * A model as model.json's content and the bytes of all its weights; no optimizer state. The
+ * weights manifest names no file: the model registry (src/storage) decides where weights are kept.
+ */
+export async function modelToArtifacts(model: tf.LayersModel): Promise<{ modelJson: tf.io.ModelJSON; weights: Uint8Array }> {
+  let result: { modelJson: tf.io.ModelJSON; weights: Uint8Array } | undefined;
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       const data = artifacts.weightData ?? new ArrayBuffer(0);
@@ -19,7 +15,7 @@ export async function modelToArtifacts(model: tf.LayersModel): Promise<ModelArti
         ...(artifacts.format !== undefined ? { format: artifacts.format } : {}),
         ...(artifacts.generatedBy !== undefined ? { generatedBy: artifacts.generatedBy } : {}),
         ...(artifacts.convertedBy != null ? { convertedBy: artifacts.convertedBy } : {}),
-        weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+        weightsManifest: [{ paths: [], weights: artifacts.weightSpecs ?? [] }],
       };
       result = { modelJson, weights };
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };

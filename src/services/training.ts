@@ -256,7 +256,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
     };
     await ctx.beforePublish?.();
     throwIfAborted(signal);
-    const info = await deps.registry.publish(req.modelName, artifacts as unknown as Parameters<ModelRegistry['publish']>[1], metadata);
+    const info = await deps.registry.publish(req.modelName, artifacts, metadata);
     ctx.log?.info({ model: info.name, version: info.version, auc: test.auc, accuracy: test.accuracy }, 'model version published');
     return {
       name: info.name,

@@ -1,3 +1,8 @@
+/**
+ * Durable writes, the one way storage puts anything on disk that must survive a crash: files are
+ * flushed before they are renamed into place, and the directory holding a new or renamed name is
+ * flushed after.
+ */
 import { randomUUID } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,7 +15,7 @@ export function fsErrorCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Flushes a directory's entries (new, renamed or removed names) to disk. */
+/** Flushes a directory's entries (new, renamed or removed names) to disk; on a file, flushes the file. */
 export async function fsyncDir(dir: string): Promise<void> {
   let handle;
   try {
@@ -53,4 +58,14 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     throw err;
   }
   await fsyncDir(dir);
+}
+
+/**
+ * Renames a finished file or directory to `to` so that a crash leaves either nothing or all of it:
+ * flushes `from` (a directory's entries; a file's data), renames, then flushes the new parent.
+ */
+export async function moveIntoPlace(from: string, to: string): Promise<void> {
+  await fsyncDir(from);
+  await rename(from, to);
+  await fsyncDir(path.dirname(to));
 }

@@ -3,8 +3,9 @@
  * Written by appending (or at positions when rebuilt), read with positional reads so memory never
  * grows with the dataset.
  */
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { AppError } from '../errors.ts';
+import { moveIntoPlace } from './atomic-file.ts';
 import type { DatasetImages, DatasetManifest } from './dataset-types.ts';
 
 export function cacheFileName(size: number): string {
@@ -97,7 +98,7 @@ export async function removeFromCache(file: string, size: number, count: number,
       await writer.append(pixels);
     }
     await writer.finish();
-    await rename(temp, file);
+    await moveIntoPlace(temp, file);
   } catch (err) {
     await writer.abort();
     await rm(temp, { force: true });

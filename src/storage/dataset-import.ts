@@ -134,9 +134,13 @@ export function checkCounts(
   classNames: readonly [string, string],
   limits: Pick<DatasetLimits, 'minImagesPerClass'>,
 ): Record<string, number> {
-  const byClass: Record<string, number> = Object.fromEntries(classNames.map((c) => [c, 0]));
-  for (const img of result.images) byClass[img.className] = (byClass[img.className] ?? 0) + 1;
-  const found = classNames.map((c) => `${c} ${byClass[c]}`).join(', ');
+  // Class names are the client's folder names ('__proto__' included): counted in a Map.
+  const counts = new Map<string, number>(classNames.map((c) => [c, 0]));
+  for (const img of result.images) counts.set(img.className, (counts.get(img.className) ?? 0) + 1);
+  const count = (c: string): number => counts.get(c) ?? 0;
+  // Object.fromEntries defines own properties, so no name can reach a prototype.
+  const byClass: Record<string, number> = Object.fromEntries(counts);
+  const found = classNames.map((c) => `${c} ${count(c)}`).join(', ');
   const details = { byClass, skipped: result.skipped.length };
   if (result.images.length === 0) {
     throw new AppError(
@@ -145,7 +149,7 @@ export function checkCounts(
       details,
     );
   }
-  const empty = classNames.filter((c) => byClass[c] === 0);
+  const empty = classNames.filter((c) => count(c) === 0);
   if (empty.length > 0) {
     throw new AppError(
       'DATASET_ONE_CLASS',
@@ -153,7 +157,7 @@ export function checkCounts(
       details,
     );
   }
-  const small = classNames.filter((c) => byClass[c]! < limits.minImagesPerClass);
+  const small = classNames.filter((c) => count(c) < limits.minImagesPerClass);
   if (small.length > 0) {
     throw new AppError(
       'DATASET_TOO_SMALL',

@@ -32,12 +32,13 @@ export interface DatasetLayout {
 
 export const DEFAULT_CLASS_NAMES = ['NORMAL', 'PNEUMONIA'] as const;
 
-const SPLITS: Record<string, SplitName> = {
-  train: 'train',
-  val: 'validation',
-  validation: 'validation',
-  test: 'test',
-};
+/** Folder names (lower case) that mean a split. A Map: folder names come from the client. */
+const SPLITS: ReadonlyMap<string, SplitName> = new Map([
+  ['train', 'train'],
+  ['val', 'validation'],
+  ['validation', 'validation'],
+  ['test', 'test'],
+]);
 
 const SYSTEM_NAMES = new Set(['__macosx', 'thumbs.db', 'desktop.ini', 'ehthumbs.db']);
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|jpe|jfif)$/i;
@@ -56,7 +57,7 @@ export function hasImageExtension(path: string): boolean {
 }
 
 export function splitOf(folder: string | undefined): SplitName | undefined {
-  return folder === undefined ? undefined : SPLITS[folder.toLowerCase()];
+  return folder === undefined ? undefined : SPLITS.get(folder.toLowerCase());
 }
 
 interface Where {

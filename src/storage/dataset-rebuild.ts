@@ -1,9 +1,10 @@
 /** Builds a cache at another size from the source kept with a dataset (source.zip or source/). */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../errors.ts';
 import { decodeXray } from '../imaging/decode.ts';
+import { moveIntoPlace } from './atomic-file.ts';
 import { CacheWriter, cacheFileName } from './dataset-cache.ts';
 import { sha256, DECODE_POOL_WIDTH } from './dataset-import.ts';
 import type { DatasetLimits, DatasetManifest } from './dataset-types.ts';
@@ -31,7 +32,7 @@ function walkKeptSource(datasetDir: string, manifest: DatasetManifest, limits: D
   };
 }
 
-/** Writes `cache-{size}.u8` next to the manifest, atomically (temp file, then rename). */
+/** Writes `cache-{size}.u8` next to the manifest, atomically and durably (temp file, flushed, then renamed). */
 export async function rebuildCache(
   datasetDir: string,
   manifest: DatasetManifest,
@@ -72,7 +73,7 @@ export async function rebuildCache(
       );
     }
     await writer.finish();
-    await rename(temp, target);
+    await moveIntoPlace(temp, target);
   } catch (err) {
     await pool.settle();
     await writer.abort();

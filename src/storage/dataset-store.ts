@@ -5,15 +5,19 @@
  *   {id}/cache-{size}.u8   decoded pixels, image i at offset i*size*size
  *   {id}/source.zip        the imported archive (zip imports), kept to build caches at other sizes
  *   {id}/source/...        copies of the kept images (folder imports), same purpose
- * An import is built in `.staging-{id}/` and renamed into place when complete; any failure
- * removes it, so a half-made dataset is never visible.
+ * and `${dataDir}/uploads/` holds uploads streamed in before their import (uploads.ts).
+ * An import is built in `.staging-{id}/`, flushed to disk and renamed into place when complete;
+ * any failure removes it, so a half-made dataset is never visible.
  */
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { DATASET_NAME_MAX_LENGTH } from '../domain/datasets.ts';
 import { AppError } from '../errors.ts';
 import type { SplitName } from '../ml/types.ts';
+import { fsErrorCode, fsyncDir, moveIntoPlace, writeFileDurable } from './atomic-file.ts';
 import { cacheFileName, openCachedImages } from './dataset-cache.ts';
 import { isDatasetId, newDatasetId } from './dataset-ids.ts';
 import { checkCounts, importImages, type ImportPlan, type ImportResult } from './dataset-import.ts';
@@ -27,21 +31,33 @@ import {
   type DatasetSummary,
 } from './dataset-types.ts';
 import { scanDirectory, walkDirectory } from './directory-entries.ts';
+import { createUploadArea, type ReceiveOptions, type StoredUpload } from './uploads.ts';
 import { scanZip, walkZip } from './zip-entries.ts';
 
 export * from './dataset-types.ts';
+export type { ReceiveOptions, StoredUpload } from './uploads.ts';
+
+export interface ImportOptions {
+  name: string;
+  size?: number;
+  positiveClass?: string;
+  /** The client's or the file's name, recorded as metadata only. */
+  filename?: string;
+}
 
 export interface DatasetStore {
-  /** Where uploads are streamed before import; same filesystem as the store, so imports can rename. */
-  uploadsDir(): string;
   /**
-   * Imports a zip. A file inside uploadsDir() is consumed: moved into the dataset on success,
-   * deleted on failure. Any other path is copied and left as it was.
+   * Streams an upload to disk (uploads.ts): ARCHIVE_TOO_LARGE past opts.maxBytes; on any failure,
+   * an aborted stream included, nothing of it is left on disk.
    */
-  importArchive(
-    zipPath: string,
-    opts: { name: string; size?: number; positiveClass?: string; filename?: string },
-  ): Promise<DatasetManifest>;
+  receiveUpload(stream: Readable, opts: ReceiveOptions): Promise<StoredUpload>;
+  /**
+   * Imports a received upload as a zip. The upload is consumed in every case: moved into the
+   * dataset on success, deleted on failure.
+   */
+  importUpload(upload: StoredUpload, opts: ImportOptions): Promise<DatasetManifest>;
+  /** Imports a zip file from anywhere; it is copied and left as it was. */
+  importArchive(zipPath: string, opts: ImportOptions): Promise<DatasetManifest>;
   /** Imports a folder; the kept images are copied into the dataset (the folder is not needed later). */
   importDirectory(dir: string, opts: { name: string; size?: number; positiveClass?: string }): Promise<DatasetManifest>;
   /** Newest first. */
@@ -55,13 +71,7 @@ export interface DatasetStore {
 
 const MIN_SIZE = 8;
 const MAX_SIZE = 1024;
-const MAX_NAME_LENGTH = 200;
 const STALE_MS = 24 * 3600 * 1000;
-
-function fsCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 function checkSize(size: number): number {
   if (!Number.isInteger(size) || size < MIN_SIZE || size > MAX_SIZE) {
@@ -75,8 +85,8 @@ function checkImportOptions(
   defaultSize: number,
 ): { name: string; size: number; positiveClass?: string } {
   const name = typeof opts.name === 'string' ? opts.name.trim() : '';
-  if (name === '' || name.length > MAX_NAME_LENGTH) {
-    throw new AppError('VALIDATION_FAILED', `dataset name must be 1 to ${MAX_NAME_LENGTH} characters`);
+  if (name === '' || name.length > DATASET_NAME_MAX_LENGTH) {
+    throw new AppError('VALIDATION_FAILED', `dataset name must be 1 to ${DATASET_NAME_MAX_LENGTH} characters`);
   }
   const positiveClass = opts.positiveClass?.trim();
   if (positiveClass !== undefined && (positiveClass === '' || /[/\\]/.test(positiveClass))) {
@@ -106,21 +116,6 @@ function summaryOf(manifest: DatasetManifest): DatasetSummary {
   return summary;
 }
 
-async function writeDurable(file: string, data: string): Promise<void> {
-  const fh = await open(file, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-}
-
 export function createDatasetStore(opts: {
   dataDir: string;
   limits?: Partial<DatasetLimits>;
@@ -129,9 +124,9 @@ export function createDatasetStore(opts: {
   const limits = checkLimits({ ...DEFAULT_DATASET_LIMITS, ...opts.limits });
   const defaultSize = checkSize(opts.defaultSize ?? 256);
   const root = path.resolve(opts.dataDir, 'datasets');
-  const uploads = path.resolve(opts.dataDir, 'uploads');
+  const uploads = createUploadArea(path.resolve(opts.dataDir, 'uploads'));
   mkdirSync(root, { recursive: true });
-  mkdirSync(uploads, { recursive: true });
+  mkdirSync(uploads.dir, { recursive: true });
   const building = new Map<string, Promise<void>>();
 
   const datasetDir = (id: string): string => {
@@ -159,9 +154,9 @@ export function createDatasetStore(opts: {
     await mkdir(staging);
     try {
       const manifest = await build(staging, id);
-      await writeDurable(path.join(staging, 'manifest.json'), JSON.stringify(manifest));
-      await writeDurable(path.join(staging, 'summary.json'), JSON.stringify(summaryOf(manifest)));
-      await rename(staging, path.join(root, id));
+      await writeFileDurable(path.join(staging, 'manifest.json'), JSON.stringify(manifest));
+      await writeFileDurable(path.join(staging, 'summary.json'), JSON.stringify(summaryOf(manifest)));
+      await moveIntoPlace(staging, path.join(root, id));
       return manifest;
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
@@ -178,8 +173,9 @@ export function createDatasetStore(opts: {
     source: DatasetManifest['source'],
   ): DatasetManifest {
     const byClass = checkCounts(result, layout.classNames, limits);
-    const bySplit: Partial<Record<SplitName, number>> = {};
-    for (const img of result.images) if (img.split) bySplit[img.split] = (bySplit[img.split] ?? 0) + 1;
+    const splits = new Map<SplitName, number>();
+    for (const img of result.images) if (img.split) splits.set(img.split, (splits.get(img.split) ?? 0) + 1);
+    const bySplit: Partial<Record<SplitName, number>> = Object.fromEntries(splits);
     return {
       id,
       name,
@@ -217,22 +213,21 @@ export function createDatasetStore(opts: {
         await rename(from, to);
         return;
       } catch (err) {
-        if (fsCode(err) !== 'EXDEV') throw err;
+        if (fsErrorCode(err) !== 'EXDEV') throw err;
       }
     }
     await copyFile(from, to);
+    await fsyncDir(to); // flushes the copy's data
     if (move) await unlink(from);
   }
 
-  async function importArchive(
-    zipPath: string,
-    opts: { name: string; size?: number; positiveClass?: string; filename?: string },
-  ): Promise<DatasetManifest> {
+  /** `consume`: the file is an upload of ours, moved into the dataset on success and removed in any case. */
+  async function importZip(zipPath: string, opts: ImportOptions, consume: boolean): Promise<DatasetManifest> {
     const absolute = path.resolve(zipPath);
-    const isUpload = isInside(absolute, uploads);
     try {
       const { name, size, positiveClass } = checkImportOptions(opts, defaultSize);
       const bytes = await fileSize(absolute, 'archive');
+      if (bytes === 0) throw new AppError('INVALID_ARCHIVE', 'The archive is empty (0 bytes)');
       return await stage(async (staging, id) => {
         const scan = await scanZip(absolute, limits);
         const layout = resolveLayout(scan.files, { positiveClass });
@@ -245,12 +240,18 @@ export function createDatasetStore(opts: {
         });
         const filename = opts.filename ?? path.basename(absolute);
         const manifest = manifestOf(id, name, size, layout, result, { kind: 'zip', bytes, filename });
-        await moveOrCopy(absolute, path.join(staging, SOURCE_ZIP), isUpload);
+        await moveOrCopy(absolute, path.join(staging, SOURCE_ZIP), consume);
         return manifest;
       });
     } finally {
-      if (isUpload) await rm(absolute, { force: true });
+      if (consume) await rm(absolute, { force: true });
     }
+  }
+
+  async function importUpload(upload: StoredUpload, opts: ImportOptions): Promise<DatasetManifest> {
+    const file = uploads.take(upload);
+    if (file === undefined) throw new AppError('INTERNAL', 'importUpload was given an upload this store did not receive, or one already imported');
+    return importZip(file, opts, true);
   }
 
   async function importDirectory(
@@ -264,6 +265,8 @@ export function createDatasetStore(opts: {
       const scan = await scanDirectory(absolute, limits);
       const layout = resolveLayout(scan.files, { positiveClass });
       const kept = path.join(staging, SOURCE_DIR);
+      /** Folders made under source/, flushed once the copies are all written. */
+      const folders = new Set<string>();
       const plan: ImportPlan = {
         layout,
         size,
@@ -272,12 +275,17 @@ export function createDatasetStore(opts: {
         walk: (visit) => walkDirectory(absolute, limits, visit),
         keep: async (source, data) => {
           const file = path.join(kept, ...source.split('/'));
-          await mkdir(path.dirname(file), { recursive: true });
-          await writeFile(file, data, { flag: 'wx' });
+          const folder = path.dirname(file);
+          if (!folders.has(folder)) {
+            await mkdir(folder, { recursive: true });
+            for (let f = folder; f !== staging && !folders.has(f); f = path.dirname(f)) folders.add(f);
+          }
+          await writeFileDurable(file, data);
         },
         unkeep: (source) => rm(path.join(kept, ...source.split('/')), { force: true }),
       };
       const result = await importImages(plan);
+      for (const folder of folders) await fsyncDir(folder);
       return manifestOf(id, name, size, layout, result, {
         kind: 'directory',
         bytes: scan.bytes,
@@ -292,7 +300,7 @@ export function createDatasetStore(opts: {
     try {
       text = await readFile(path.join(dir, 'manifest.json'), 'utf8');
     } catch (err) {
-      if (fsCode(err) === 'ENOENT' || fsCode(err) === 'ENOTDIR') throw notFound(id);
+      if (fsErrorCode(err) === 'ENOENT' || fsErrorCode(err) === 'ENOTDIR') throw notFound(id);
       throw err;
     }
     return JSON.parse(text) as DatasetManifest;
@@ -306,7 +314,7 @@ export function createDatasetStore(opts: {
       try {
         summaries.push(JSON.parse(await readFile(path.join(root, entry.name, 'summary.json'), 'utf8')));
       } catch (err) {
-        if (fsCode(err) !== 'ENOENT') throw err; // deleted meanwhile
+        if (fsErrorCode(err) !== 'ENOENT') throw err; // deleted meanwhile
       }
     }
     return summaries.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
@@ -318,7 +326,7 @@ export function createDatasetStore(opts: {
     try {
       await rename(dir, doomed);
     } catch (err) {
-      if (fsCode(err) === 'ENOENT') throw notFound(id);
+      if (fsErrorCode(err) === 'ENOENT') throw notFound(id);
       throw err;
     }
     await rm(doomed, { recursive: true, force: true });
@@ -345,14 +353,15 @@ export function createDatasetStore(opts: {
     try {
       return await openCachedImages(file, manifest, side);
     } catch (err) {
-      if (fsCode(err) === 'ENOENT') throw notFound(id);
+      if (fsErrorCode(err) === 'ENOENT') throw notFound(id);
       throw err;
     }
   }
 
   return {
-    uploadsDir: () => uploads,
-    importArchive,
+    receiveUpload: (stream, receiveOpts) => uploads.receive(stream, receiveOpts),
+    importUpload,
+    importArchive: (zipPath, importOpts) => importZip(zipPath, importOpts, false),
     importDirectory,
     list,
     get,

@@ -55,11 +55,11 @@ export async function readAliasFile(file: string): Promise<Record<string, number
     throw err;
   }
   const parsed = parseJsonObject(text, `Alias file ${file}`);
-  const aliases: Record<string, number> = {};
-  for (const [alias, version] of Object.entries(parsed).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (isAliasName(alias) && isVersionNumber(version)) aliases[alias] = version;
-  }
-  return aliases;
+  const valid = Object.entries(parsed)
+    .filter((pair): pair is [string, number] => isAliasName(pair[0]) && isVersionNumber(pair[1]))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  // Own properties only (an alias may be named 'constructor'); readers check with Object.hasOwn.
+  return Object.fromEntries(valid);
 }
 
 /** Valid model names among the directories of `modelsDir`, sorted. */

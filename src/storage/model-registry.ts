@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../errors.ts';
-import { fsErrorCode, fsyncDir, writeFileAtomic, writeFileDurable } from './atomic-file.ts';
+import { fsErrorCode, fsyncDir, moveIntoPlace, writeFileAtomic, writeFileDurable } from './atomic-file.ts';
 import {
   DELETING_PREFIX,
   exists,
@@ -31,8 +31,8 @@ import {
   isModelName,
   isVersionNumber,
   serialiseForPublish,
-  WEIGHTS_FILE,
 } from './model-validation.ts';
+import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './model-files.ts';
 
 export type {
   ModelArtifacts,
@@ -45,8 +45,6 @@ export type {
 
 const STALE_LEFTOVER_MS = 60 * 60 * 1000;
 const METADATA_CACHE_ENTRIES = 1000;
-const MODEL_FILE = 'model.json';
-const METADATA_FILE = 'metadata.json';
 
 export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
   const layout = modelLayout(opts.dataDir);
@@ -157,14 +155,14 @@ export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
         await writeFileDurable(path.join(staging, MODEL_FILE), modelJson);
         await writeFileDurable(path.join(staging, WEIGHTS_FILE), weights);
         await writeFileDurable(path.join(staging, METADATA_FILE), `${JSON.stringify(meta, null, 2)}\n`);
-        await fsyncDir(staging);
         await mkdir(layout.versionsDir(name), { recursive: true });
-        await rename(staging, layout.versionDir(name, version));
+        await moveIntoPlace(staging, layout.versionDir(name, version));
       } catch (err) {
         await rm(staging, { recursive: true, force: true }).catch(() => undefined);
         throw err;
       }
-      await Promise.all([fsyncDir(layout.versionsDir(name)), fsyncDir(modelDir)]);
+      // versions/ itself may be new (a model's first version).
+      await fsyncDir(modelDir);
       remember(name, version, meta);
       await sweepLeftovers(modelDir, STALE_LEFTOVER_MS).catch(() => 0);
       return toInfo(meta, {});

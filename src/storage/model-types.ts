@@ -1,8 +1,12 @@
 /** The model registry's contract; implemented by createModelRegistry in model-registry.ts. */
 
+/**
+ * A model as stored: model.json's content and the bytes of its one weights file. The one artifact
+ * type: src/ml's modelToArtifacts returns this shape (typed there with TensorFlow.js's ModelJSON).
+ */
 export interface ModelArtifacts {
-  modelJson: Record<string, unknown>;
-  weights: Uint8Array;
+  readonly modelJson: object;
+  readonly weights: Uint8Array;
 }
 /** Stored as metadata.json; the registry sets name, version and createdAt, the rest is the caller's. */
 export interface ModelMetadata {

@@ -1,8 +1,6 @@
 import { ALIAS_PATTERN, isAliasName, isModelName, isVersionNumber, MODEL_NAME_PATTERN } from '../domain/ids.ts';
 import { AppError, type ErrorCode } from '../errors.ts';
-
-/** The file name model.json's weightsManifest must point at; the registry stores weights there. */
-export const WEIGHTS_FILE = 'weights.bin';
+import { WEIGHTS_FILE } from './model-files.ts';
 
 export { isAliasName, isModelName, isVersionNumber };
 
@@ -44,22 +42,31 @@ export function serialiseForPublish(
     throw invalid('artifacts.weights must be a Uint8Array');
   }
   if (!isPlainObject(metadata)) throw invalid('metadata must be a plain object');
-  checkWeightsManifest(artifacts.modelJson.weightsManifest);
+  const weightsManifest = storedWeightsManifest(artifacts.modelJson.weightsManifest);
+  const modelJson = weightsManifest ? { ...artifacts.modelJson, weightsManifest } : artifacts.modelJson;
   return {
-    modelJson: toJson(artifacts.modelJson, 'artifacts.modelJson'),
+    modelJson: toJson(modelJson, 'artifacts.modelJson'),
     weights: artifacts.weights,
     callerMetadata: JSON.parse(toJson(metadata, 'metadata')) as Record<string, unknown>,
   };
 }
 
-function checkWeightsManifest(manifest: unknown): void {
-  if (manifest === undefined) return;
-  const paths = Array.isArray(manifest)
-    ? manifest.flatMap((group: unknown) => (isPlainObject(group) && Array.isArray(group.paths) ? group.paths : [null]))
-    : [null];
-  if (paths.length !== 1 || paths[0] !== WEIGHTS_FILE) {
-    throw invalid(`modelJson.weightsManifest must name exactly one weights file, '${WEIGHTS_FILE}'`, { paths });
+/**
+ * The registry names the weights file: a manifest of one group whose paths are empty (the usual
+ * case: the caller leaves naming to storage) or already WEIGHTS_FILE is stored naming WEIGHTS_FILE;
+ * anything naming other files is refused, since those files would not exist.
+ */
+function storedWeightsManifest(manifest: unknown): unknown[] | undefined {
+  if (manifest === undefined) return undefined;
+  const group: unknown = Array.isArray(manifest) && manifest.length === 1 ? manifest[0] : undefined;
+  const paths: unknown = isPlainObject(group) ? group.paths : undefined;
+  const named = Array.isArray(paths) && (paths.length === 0 || (paths.length === 1 && paths[0] === WEIGHTS_FILE));
+  if (!isPlainObject(group) || !named) {
+    throw invalid(`modelJson.weightsManifest must be one group of weights stored as '${WEIGHTS_FILE}'`, {
+      paths: Array.isArray(manifest) ? manifest.map((g: unknown) => (isPlainObject(g) ? g.paths : null)) : null,
+    });
   }
+  return [{ ...group, paths: [WEIGHTS_FILE] }];
 }
 
 function toJson(value: unknown, what: string): string {

@@ -1,8 +1,10 @@
 /**
  * Streaming, defensive zip reading: one entry at a time, never the whole archive in memory.
  * Archives with unsafe entries (paths escaping the archive, absolute paths, symbolic links) are
- * refused whole; caps on entry count and total size are checked against the central directory
- * before anything is decompressed, and an entry that inflates past its declared size is caught.
+ * refused whole; caps on entry count and total size, and the layout of the entries (each one's
+ * local header and data in order, none overlapping another, together tiling the file up to the
+ * central directory), are checked before anything is decompressed, and an entry that inflates
+ * past its declared size is caught.
  */
 import zlib from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
@@ -126,17 +128,63 @@ function tooLarge(total: number, limits: SourceLimits): AppError {
   );
 }
 
-/** Reads the central directory only: refuses unsafe or oversized archives, lists file paths. */
+/** Bit 3 of the general purpose flags: sizes and CRC follow the data in a data descriptor. */
+const HAS_DATA_DESCRIPTOR = 0x08;
+/** A data descriptor: optional signature, CRC-32, then 32-bit or (zip64) 64-bit sizes. */
+const DESCRIPTOR_LENGTHS = [12, 16, 20, 24];
+
+function misplaced(name: string, why: string): AppError {
+  return new AppError(
+    'ARCHIVE_TOO_LARGE',
+    `archive refused: entry ${JSON.stringify(name)} ${why}; entries must follow one another without overlapping ` +
+      '(overlapping entries are how zip bombs inflate one compressed stream many times)',
+    { entry: name },
+  );
+}
+
+/** Where yauzl found the central directory (it starts reading entries there). */
+function centralDirectoryOffset(zip: ZipFile): number {
+  const cursor = (zip as unknown as { readEntryCursor?: unknown }).readEntryCursor;
+  if (typeof cursor !== 'number') throw new AppError('INTERNAL', 'zip reader does not expose the central directory offset');
+  return cursor;
+}
+
+/**
+ * Reads the central directory and every local header, nothing else: refuses unsafe or oversized
+ * archives, and archives whose entries overlap or leave gaps; lists file paths. Call it before
+ * walkZip on any archive from outside.
+ */
 export async function scanZip(zipPath: string, limits: SourceLimits): Promise<SourceScan> {
   const zip = await openZip(zipPath, limits);
+  const directoryAt = centralDirectoryOffset(zip);
   const files: string[] = [];
   let bytes = 0;
+  /** Where the previous entry may end: its data end, or that plus a data descriptor. */
+  let previous: { name: string; ends: readonly number[] } | undefined;
+  const follows = (at: number): boolean => (previous ? previous.ends.includes(at) : at === 0);
   await eachEntry(zip, async (entry) => {
+    const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, true);
     const info = describe(entry);
     bytes += entry.uncompressedSize;
     if (bytes > limits.maxUncompressedBytes) throw tooLarge(bytes, limits);
+    const start = entry.relativeOffsetOfLocalHeader;
+    if (!follows(start)) {
+      throw misplaced(name, previous ? `does not start where ${JSON.stringify(previous.name)} ends` : 'is not at the start of the file');
+    }
+    let dataStart: number;
+    try {
+      ({ fileDataStart: dataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true }));
+    } catch (err) {
+      throw damaged(info.path, err);
+    }
+    const dataEnd = dataStart + entry.compressedSize;
+    const descriptor = (entry.generalPurposeBitFlag & HAS_DATA_DESCRIPTOR) !== 0;
+    previous = { name, ends: descriptor ? DESCRIPTOR_LENGTHS.map((n) => dataEnd + n) : [dataEnd] };
     if (!info.isDirectory) files.push(info.path);
   });
+  if (!follows(directoryAt)) {
+    throw misplaced(previous?.name ?? '', 'does not end where the central directory starts');
+  }
   return { entries: zip.entryCount, bytes, files };
 }
 

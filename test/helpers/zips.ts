@@ -63,12 +63,20 @@ export interface RawEntry {
   /** Unix mode in the high 16 bits, e.g. 0o120777 for a symbolic link. */
   unixMode?: number;
   flags?: number;
+  /**
+   * Write no local header or data for this entry: its central record points at those of entry
+   * `sharesDataOf` (an overlapping-entries zip bomb). Name and declared sizes stay its own.
+   */
+  sharesDataOf?: number;
+  /** Bytes written just before this entry's local header (a gap between entries). */
+  gapBefore?: Buffer;
 }
 
 /** A minimal zip writer (no zip64, no data descriptors). */
 export function rawZip(entries: readonly RawEntry[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
+  const offsets: number[] = [];
   let offset = 0;
   for (const e of entries) {
     const name = Buffer.from(e.name, 'utf8');
@@ -77,6 +85,13 @@ export function rawZip(entries: readonly RawEntry[]): Buffer {
     const crc = e.crc32 ?? zlib.crc32(e.data);
     const size = e.uncompressedSize ?? e.data.length;
     const flags = (e.flags ?? 0) | 0x800;
+    if (e.gapBefore) {
+      locals.push(e.gapBefore);
+      offset += e.gapBefore.length;
+    }
+    const shared = e.sharesDataOf === undefined ? undefined : offsets[e.sharesDataOf];
+    if (e.sharesDataOf !== undefined && shared === undefined) throw new Error('sharesDataOf must name an earlier entry');
+    offsets.push(shared ?? offset);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
@@ -86,7 +101,7 @@ export function rawZip(entries: readonly RawEntry[]): Buffer {
     local.writeUInt32LE(body.length, 18);
     local.writeUInt32LE(size, 22);
     local.writeUInt16LE(name.length, 26);
-    locals.push(local, name, body);
+    if (shared === undefined) locals.push(local, name, body);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE((3 << 8) | 20, 4); // made by Unix
@@ -98,9 +113,9 @@ export function rawZip(entries: readonly RawEntry[]): Buffer {
     central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(((e.unixMode ?? 0o100644) << 16) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
+    central.writeUInt32LE(shared ?? offset, 42);
     centrals.push(central, name);
-    offset += 30 + name.length + body.length;
+    if (shared === undefined) offset += 30 + name.length + body.length;
   }
   const directory = Buffer.concat(centrals);
   const end = Buffer.alloc(22);

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { DATASET_NAME_MAX_LENGTH } from '../../domain/datasets.ts';
 import { EXAMPLE_DATASET_ID, EXAMPLE_TIMES } from '../schemas/examples.ts';
 import { DatasetId } from '../schemas/ids.ts';
 import { withExample, withUsageExample } from '../schemas/openapi.ts';
@@ -118,7 +119,7 @@ export const UploadForm = withUsageExample(
         contentMediaType: 'application/zip',
         description: 'The zip archive: NORMAL/ and PNEUMONIA/ folders (optionally under train/ val/ test/)',
       }),
-      name: Type.Optional(Type.String({ maxLength: 100, description: 'Display name; default: the file name without .zip' })),
+      name: Type.Optional(Type.String({ maxLength: DATASET_NAME_MAX_LENGTH, description: 'Display name; default: the file name without .zip' })),
       positiveClass: Type.Optional(
         Type.String({
           maxLength: 100,

@@ -31,6 +31,35 @@ describe('resolveLayout', () => {
     expect(layout.place('Train/NoRmAl/c.Jpeg')).toEqual(image('NORMAL', 0, 'train'));
   });
 
+  it.each(['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf'])(
+    'a %s folder is an ordinary folder name: a wrapper, a class, or skipped for what it is',
+    (name) => {
+      const wrapped = resolveLayout([`${name}/NORMAL/a.png`, `${name}/PNEUMONIA/b.png`]);
+      expect(wrapped.place(`${name}/NORMAL/a.png`)).toEqual(image('NORMAL', 0));
+      expect(wrapped.place(`${name}/NORMAL/a.png`)).not.toHaveProperty('split', expect.anything());
+      expect(wrapped.place(`train/${name}/x.png`)).toEqual({
+        kind: 'skip',
+        code: SKIP.NOT_IN_CLASS_FOLDER,
+        reason: 'not in a NORMAL/ or PNEUMONIA/ folder',
+      });
+      const asClass = resolveLayout([`${name}/a.png`, `train/other/b.png`, `other/c.png`], { positiveClass: name });
+      expect(asClass.classNames).toEqual(['other', name]);
+      expect(asClass.place(`${name}/a.png`)).toEqual(image(name, 1));
+      const negative = resolveLayout([`${name}/a.png`, 'sick/b.png'], { positiveClass: 'sick' });
+      expect(negative.classNames).toEqual([name, 'sick']);
+      expect(negative.place(`${name}/a.png`)).toEqual(image(name, 0));
+      // Not a split folder: the images directly inside it are a class of their own, not a split.
+      const one = (() => {
+        try {
+          resolveLayout([`${name}/a.png`, 'NORMAL/b.png']);
+        } catch (err) {
+          return (err as AppError).message;
+        }
+      })();
+      expect(one).toBe('found one class only: NORMAL (1 files); a dataset needs both NORMAL and PNEUMONIA');
+    },
+  );
+
   it('reads train/ val/ validation/ test/ folders as splits', () => {
     const layout = resolveLayout(['train/NORMAL/a.png', 'val/PNEUMONIA/b.png', 'validation/NORMAL/c.png', 'test/PNEUMONIA/d.png']);
     expect(layout.place('train/NORMAL/a.png')).toEqual(image('NORMAL', 0, 'train'));

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.ts';
 import { decodeXray } from '../../../src/imaging/decode.ts';
@@ -312,18 +313,60 @@ describe('dataset store: importArchive', () => {
     });
   });
 
-  it('consumes uploads: moved in on success, deleted on failure', async () => {
-    const items = await xrayItems({ NORMAL: 3, PNEUMONIA: 3 });
-    const upload = path.join(store.uploadsDir(), 'u1.zip');
-    await writeZip(upload, items);
-    const m = await store.importArchive(upload, { name: 'up', filename: 'chest.zip' });
-    expect(m.source.filename).toBe('chest.zip');
-    await expect(stat(upload)).rejects.toMatchObject({ code: 'ENOENT' });
-    const bad = path.join(store.uploadsDir(), 'u2.zip');
-    await writeZip(bad, await xrayItems({ NORMAL: 3 }));
-    await failure(store.importArchive(bad, { name: 'bad' }));
-    await expect(stat(bad)).rejects.toMatchObject({ code: 'ENOENT' });
-    expect(await datasetsDirEntries()).toEqual([m.id]);
+  describe('uploads', () => {
+    const uploadsDir = () => path.join(dataDir, 'uploads');
+
+    it('are streamed in, then consumed by importUpload: moved in on success, deleted on failure', async () => {
+      const items = await xrayItems({ NORMAL: 3, PNEUMONIA: 3 });
+      const zip = await readFile(await zipOf(items));
+      const upload = await store.receiveUpload(Readable.from([zip.subarray(0, 100), zip.subarray(100)]), { maxBytes: 1 << 20 });
+      expect(upload.bytes).toBe(zip.length);
+      expect(await readdir(uploadsDir())).toHaveLength(1);
+      const m = await store.importUpload(upload, { name: 'up', filename: 'chest.zip' });
+      expect(m.source).toEqual({ kind: 'zip', bytes: zip.length, filename: 'chest.zip' });
+      expect(await readdir(uploadsDir())).toEqual([]);
+      expect(await readFile(path.join(dataDir, 'datasets', m.id, 'source.zip'))).toEqual(zip);
+      // An upload is imported once.
+      expect((await failure(store.importUpload(upload, { name: 'again' }))).code).toBe('INTERNAL');
+
+      const bad = await readFile(await zipOf(await xrayItems({ NORMAL: 3 })));
+      const badUpload = await store.receiveUpload(Readable.from([bad]), { maxBytes: 1 << 20 });
+      expect((await failure(store.importUpload(badUpload, { name: 'bad' }))).code).toBe('DATASET_ONE_CLASS');
+      expect(await readdir(uploadsDir())).toEqual([]);
+      const empty = await store.receiveUpload(Readable.from([]), { maxBytes: 1 << 20 });
+      expect((await failure(store.importUpload(empty, { name: 'empty' }))).code).toBe('INVALID_ARCHIVE');
+      expect(await readdir(uploadsDir())).toEqual([]);
+      expect(await datasetsDirEntries()).toEqual([m.id]);
+    });
+
+    it('stop at maxBytes (or when the producer says it cut the stream) and leave nothing', async () => {
+      const big = Readable.from(Array.from({ length: 10 }, () => Buffer.alloc(1000)));
+      const err = await failure(store.receiveUpload(big, { maxBytes: 4500 }));
+      expect(err.code).toBe('ARCHIVE_TOO_LARGE');
+      expect(err.message).toContain('4500');
+      const cut = await failure(store.receiveUpload(Readable.from([Buffer.alloc(10)]), { maxBytes: 100, truncated: () => true }));
+      expect(cut.code).toBe('ARCHIVE_TOO_LARGE');
+      expect(await readdir(uploadsDir())).toEqual([]);
+    });
+
+    it('remove the partial file of a stream that is aborted or fails mid-way', async () => {
+      const aborted = new PassThrough();
+      const receiving = store.receiveUpload(aborted, { maxBytes: 1 << 20 });
+      aborted.write(Buffer.alloc(64 * 1024, 7));
+      while ((await readdir(uploadsDir())).length === 0) await new Promise((r) => setTimeout(r, 5)); // written as it arrives
+      aborted.destroy(); // the client went away: no error, no end
+      await expect(receiving).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      expect(await readdir(uploadsDir())).toEqual([]);
+
+      const failing = new PassThrough();
+      const receiving2 = store.receiveUpload(failing, { maxBytes: 1 << 20 });
+      failing.write(Buffer.alloc(1000));
+      while ((await readdir(uploadsDir())).length === 0) await new Promise((r) => setTimeout(r, 5)); // being received
+      failing.destroy(new Error('socket hang up'));
+      await expect(receiving2).rejects.toThrow('socket hang up');
+      expect(await readdir(uploadsDir())).toEqual([]);
+      expect(await datasetsDirEntries()).toEqual([]);
+    });
   });
 });
 

@@ -357,6 +357,14 @@ describe('invalid input', () => {
     expect(await readdir(path.join(dataDir, 'models'))).toEqual(['chest']);
   });
 
+  it('names the weights file itself when the manifest leaves it unnamed', async () => {
+    const modelJson = { format: 'layers-model', weightsManifest: [{ paths: [], weights: [{ name: 'w', shape: [1], dtype: 'float32' }] }] };
+    const info = await reg.publish('chest', { modelJson, weights: new Uint8Array(4) }, {});
+    const stored = JSON.parse(await readFile(path.join(dataDir, 'models', 'chest', 'versions', String(info.version), 'model.json'), 'utf8'));
+    expect(stored.weightsManifest).toEqual([{ paths: ['weights.bin'], weights: modelJson.weightsManifest[0]!.weights }]);
+    expect(modelJson.weightsManifest[0]!.paths).toEqual([]); // the caller's object is left as it was
+  });
+
   it('rejects artifacts it could not store faithfully', async () => {
     const bad: unknown[] = [
       null,
