@@ -133,7 +133,7 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
   await app.register(modelsRoutes, { deps });
   await app.register(predictRoutes, { deps });
   await app.register(explainRoutes, { deps });
-  await app.register(uiRoutes, { deps });
+  await app.register(uiRoutes);
 });
 
 /** A ready-to-listen Fastify instance with every route of the API. */

@@ -169,6 +169,9 @@ describe.runIf(haveChromium)('the dashboard in Chromium against a started servic
       expect(Number(await page.getByTestId('roc-chart').getAttribute('data-points'))).toBeGreaterThan(2);
       await page.getByRole('table', { name: /Test split/ }).waitFor();
       await shot('05-version');
+      await go('#/compare/chestxraynet/1/1');
+      await page.getByTestId('compare-view').getByTestId('metrics-table').waitFor();
+      await page.getByTestId('compare-roc').locator('canvas').waitFor();
 
       // Models: v1 listed without an alias; promote it, with a confirmation that says what changes.
       await go('#/models');

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../../app.ts';
 import { AppError } from '../../errors.ts';
 
 /** Where `npm run build:ui` (run by `npm ci`) writes the dashboard bundle. */
@@ -31,7 +30,7 @@ const CSP = [
  * pages are open whatever API_KEYS says: they hold no data, and every call they make to the API
  * carries the key the user enters. Without a built bundle, /ui/ answers 503 saying how to build it.
  */
-export default async function uiRoutes(app: FastifyInstance, opts: { deps: AppDeps; root?: string }): Promise<void> {
+export default async function uiRoutes(app: FastifyInstance, opts: { root?: string }): Promise<void> {
   const root = opts.root ?? UI_DIST;
   app.addHook('onRoute', (route) => {
     route.config = { ...(route.config ?? {}), auth: 'open' };
@@ -44,12 +43,12 @@ export default async function uiRoutes(app: FastifyInstance, opts: { deps: AppDe
   });
 
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui/', 302));
+  app.get('/ui', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui/', 301));
 
   if (!existsSync(path.join(root, 'index.html'))) {
     const notBuilt = async () => {
       throw new AppError('UI_NOT_BUILT', `The dashboard is not built (no ${path.join(root, 'index.html')}): run \`npm run build:ui\` (npm ci runs it), then restart the API`);
     };
-    app.get('/ui', { schema: { hide: true } }, notBuilt);
     app.get('/ui/*', { schema: { hide: true } }, notBuilt);
     return;
   }
@@ -57,7 +56,6 @@ export default async function uiRoutes(app: FastifyInstance, opts: { deps: AppDe
   await app.register(fastifyStatic, {
     root,
     prefix: '/ui/',
-    redirect: true,
     index: 'index.html',
     decorateReply: false,
     cacheControl: false,
