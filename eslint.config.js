@@ -3,7 +3,7 @@ import regexp from 'eslint-plugin-regexp';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', '.cache/', 'dist/', 'coverage/', 'tmp/', 'tour/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'data/', '.cache/', 'dist/', 'ui/dist/', 'coverage/', 'tmp/', 'tour/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

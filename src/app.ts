@@ -15,6 +15,7 @@ import { requestContextPlugin, requestId } from './http/plugins/request-context.
 import { sharedPlugin } from './http/plugins/shared.ts';
 import predictRoutes from './http/predict/routes.ts';
 import trainingJobsRoutes from './http/training-jobs/routes.ts';
+import uiRoutes from './http/ui/routes.ts';
 import type { AppMetrics } from './metrics.ts';
 import type { EngineInfo } from './ml/engine.ts';
 import type { DatasetService } from './services/datasets.ts';
@@ -132,6 +133,7 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
   await app.register(modelsRoutes, { deps });
   await app.register(predictRoutes, { deps });
   await app.register(explainRoutes, { deps });
+  await app.register(uiRoutes);
 });
 
 /** A ready-to-listen Fastify instance with every route of the API. */

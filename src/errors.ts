@@ -46,6 +46,7 @@ export const ERROR_CATALOGUE = {
   NO_MODEL: 503,
   QUEUE_UNAVAILABLE: 503,
   ENGINE_UNAVAILABLE: 503,
+  UI_NOT_BUILT: 503,
   INTERNAL: 500,
   // 422: a dataset's class folders do not give exactly two classes (wrong positive class, too many)
   DATASET_CLASSES_INVALID: 422,
