@@ -214,6 +214,14 @@ describe.runIf(haveChromium)('the dashboard in Chromium against a started servic
       await page.waitForURL((u) => /#\/training\/[A-Za-z0-9-]+$/.test(u.hash) && !u.hash.endsWith(firstJob));
       const secondJob = page.url().split('/').pop()!;
       const monitor = page.getByTestId('job-monitor');
+      await monitor.getByRole('button', { name: 'Cancel job' }).waitFor();
+
+      // While that job uses the dataset, deleting it is refused, and the page says why.
+      await go('#/datasets');
+      await page.locator('[data-testid=datasets-table] tr', { hasText: 'e2e xrays' }).getByRole('button', { name: 'Delete' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Delete dataset' }).click();
+      await expect.poll(() => page.getByTestId('delete-error').textContent()).toMatch(/Not deleted: .*queued or running.*cancel it under Training/s);
+      await go(`#/training/${secondJob}`);
       await monitor.getByRole('button', { name: 'Cancel job' }).click();
       await page.getByTestId('job-cancelled').waitFor({ timeout: STEP_MS });
       expect(await monitor.getAttribute('data-status')).toBe('cancelled');
@@ -255,6 +263,7 @@ describe.runIf(haveChromium)('the dashboard in Chromium against a started servic
         /^GET \/v1\/datasets 401$/,
         /^POST \/v1\/training-jobs (403|400)$/, // the role probe: predict key 403, admin key 400 (nothing queued)
         /^POST \/v1\/datasets 400$/, // the bad zip
+        /^DELETE \/v1\/datasets\/ds_[a-z2-7]{16} 409$/, // deleting a dataset a job uses
       ];
       expect(failedResponses.filter((r) => !expected.some((e) => e.test(r)))).toEqual([]);
     },
