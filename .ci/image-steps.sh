@@ -18,6 +18,7 @@ npm ci --ignore-scripts --no-audit --no-fund
 # Same cache as the main install, so the wheel is not fetched and unpacked twice.
 ENGINE_CACHE_DIR="$repo/.cache/libtensorflow" node scripts/install-engine.mjs
 rm -rf node_modules/@tensorflow/tfjs-node/deps/include
+node scripts/build-ui.mjs && test -f ui/dist/index.html
 npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 node -e "require.resolve('tsx')"
 
@@ -28,6 +29,9 @@ api_pid=$!
 for _ in $(seq 1 120); do
   if node docker/healthcheck.mjs 2>/dev/null; then
     echo "image steps: api from the pruned install answers /health/ready on port $port"
+    code="$(node -e "fetch('http://127.0.0.1:$port/ui/').then(r=>{console.log(r.status)},()=>console.log(0))")"
+    [ "$code" = 200 ] || { echo "image steps: /ui/ answered $code, not the built dashboard" >&2; exit 1; }
+    echo "image steps: the dashboard is served at /ui/"
     exit 0
   fi
   kill -0 "$api_pid" 2>/dev/null || { echo "image steps: the api exited" >&2; exit 1; }
