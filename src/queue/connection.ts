@@ -57,7 +57,8 @@ export function logConnectionErrors(
 
 export function createRedis(url: string, purpose: RedisPurpose, log?: Pick<Logger, 'debug' | 'info' | 'warn'>): Redis {
   const redis = new Redis(url, redisOptions(purpose));
-  // Without an 'error' listener ioredis prints every failed reconnect as an unhandled event.
+  // Without an 'error' listener ioredis prints every failed reconnect as an unhandled event; a
+  // caller without a logger (tests, one-shot tools) sees the failures as rejected commands.
   if (log) logConnectionErrors(redis, log, `${purpose} connection`);
   else redis.on('error', () => undefined);
   return redis;
