@@ -36,6 +36,7 @@ import {
   type TrainingJobResult,
   type MetricsSummary,
 } from '../src/queue/names.ts';
+import { exceedsMemoryBudget } from '../src/domain/training-memory.ts';
 import { checkTrainingParams } from '../src/domain/training-params.ts';
 import { isBadDataError, runTraining, type TrainingDeps } from '../src/services/training.ts';
 import { createDatasetStore } from '../src/storage/dataset-store.ts';
@@ -87,12 +88,15 @@ function init(): ChildState {
 
 const summary = ({ roc: _roc, ...rest }: BinaryMetrics): MetricsSummary => rest;
 
-function checkPayload(data: unknown): TrainingJobData {
+function checkPayload(data: unknown, config: Config): TrainingJobData {
   const d = data as Partial<TrainingJobData> | null;
   if (!d || d.v !== 1 || typeof d.datasetId !== 'string' || typeof d.modelName !== 'string') {
     throw new UnrecoverableError('VALIDATION_FAILED: the job payload is not a version-1 training job');
   }
   checkTrainingParams(d.params);
+  // This machine's budget: the API that queued the job may run on a bigger one.
+  const tooLarge = exceedsMemoryBudget(d.params!, config.worker.memoryBudgetBytes);
+  if (tooLarge) throw new UnrecoverableError(`TRAINING_TOO_LARGE: ${tooLarge.message}`);
   return d as TrainingJobData;
 }
 
@@ -166,7 +170,7 @@ export default async function trainingProcessor(
   };
 
   try {
-    const data = checkPayload(job.data);
+    const data = checkPayload(job.data, config);
     if (await cancelRequested()) throw new UnrecoverableError(CANCELLED_REASON);
     const engine = await initEngine();
     jobLog.info({ datasetId: data.datasetId, model: data.modelName, params: data.params, engine: engine.name }, 'job started');

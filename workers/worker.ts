@@ -45,6 +45,7 @@ export function childEnv(config: Config, base: NodeJS.ProcessEnv = process.env):
     LOG_LEVEL: config.logLevel,
     ENGINE: config.engine,
     DEFAULT_MODEL_NAME: config.defaultModelName,
+    TRAINING_MEMORY_BUDGET: String(config.worker.memoryBudgetBytes),
     // The child never serves HTTP; keys in its environment would only be a liability.
     API_KEYS: '',
   };

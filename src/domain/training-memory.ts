@@ -79,3 +79,23 @@ export function formatBytes(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(0)} MB`;
   return `${Math.ceil(n / 1e3)} kB`;
 }
+
+/**
+ * Why a job with these parameters does not fit `budgetBytes` (a message naming the estimate and
+ * what to change), or null when it fits. The API checks at submit; the worker checks again against
+ * its own machine's budget before it trains.
+ */
+export function exceedsMemoryBudget(
+  p: ArchitectureParams & Pick<TrainingParams, 'batchSize'>,
+  budgetBytes: number,
+): { message: string; estimatedBytes: number } | null {
+  const { peakBytes } = estimateTrainingMemory(p);
+  if (peakBytes <= budgetBytes) return null;
+  return {
+    estimatedBytes: peakBytes,
+    message:
+      `Training with inputSize ${p.inputSize}, filterMultiplier ${p.filterMultiplier}, batchSize ${p.batchSize}${p.batchNorm ? ' and batchNorm' : ''} ` +
+      `needs about ${formatBytes(peakBytes)}, more than the ${formatBytes(budgetBytes)} training memory budget (TRAINING_MEMORY_BUDGET); ` +
+      'use a smaller batchSize, inputSize or filterMultiplier',
+  };
+}

@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import { silentLogger, type Logger } from '../domain/logger.ts';
-import { estimateTrainingMemory, formatBytes } from '../domain/training-memory.ts';
+import { exceedsMemoryBudget } from '../domain/training-memory.ts';
 import { resolveTrainingRequest } from '../domain/training-params.ts';
 import { AppError } from '../errors.ts';
 import type { TrainingJobData } from '../queue/names.ts';
@@ -70,18 +70,9 @@ export function createTrainingJobService(opts: TrainingJobServiceOptions): Train
 
   async function submit(body: TrainingJobRequest): Promise<TrainingJobView> {
     const req = resolveTrainingRequest(body, { modelName: config.defaultModelName });
-    const budget = config.worker.memoryBudgetBytes;
-    const { peakBytes } = estimateTrainingMemory(req.params);
-    if (peakBytes > budget) {
-      const p = req.params;
-      throw new AppError(
-        'TRAINING_TOO_LARGE',
-        `Training with inputSize ${p.inputSize}, filterMultiplier ${p.filterMultiplier}, batchSize ${p.batchSize}${p.batchNorm ? ' and batchNorm' : ''} ` +
-          `needs about ${formatBytes(peakBytes)}, more than the ${formatBytes(budget)} training memory budget (TRAINING_MEMORY_BUDGET); ` +
-          'use a smaller batchSize, inputSize or filterMultiplier',
-        { estimatedBytes: peakBytes, budgetBytes: budget },
-      );
-    }
+    const budgetBytes = config.worker.memoryBudgetBytes;
+    const tooLarge = exceedsMemoryBudget(req.params, budgetBytes);
+    if (tooLarge) throw new AppError('TRAINING_TOO_LARGE', tooLarge.message, { estimatedBytes: tooLarge.estimatedBytes, budgetBytes });
     await opts.datasets.get(req.datasetId); // DATASET_NOT_FOUND
     const data: TrainingJobData = {
       v: 1,

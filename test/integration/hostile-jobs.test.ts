@@ -4,15 +4,17 @@
  * would need more memory than the machine has, and reads racing a job's state changes.
  */
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_ID_PATTERN } from '../../src/domain/ids.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
-import { TRAIN_JOB_NAME, TRAINING_QUEUE, type TrainingJobData } from '../../src/queue/names.ts';
+import { TRAINING_QUEUE, type TrainingJobData } from '../../src/queue/names.ts';
 import { createTrainingQueue, type JobRecord } from '../../src/queue/training-queue.ts';
 import { DEFAULT_TRAINING_PARAMS } from '../../src/domain/training-params.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createTrainingJobService, type TrainingJobView } from '../../src/services/training-jobs.ts';
 import type { DatasetManifest } from '../../src/storage/dataset-store.ts';
+import { startTrainingWorker } from '../../workers/worker.ts';
 import { startJobsHarness, type JobsHarness } from '../helpers/jobs-harness.ts';
 
 let h: JobsHarness;
@@ -117,6 +119,30 @@ describe('training memory budget', () => {
   });
 });
 
+describe('training memory budget on the worker', () => {
+  it('a worker refuses, without retries, a queued job that exceeds its own machine\'s budget', async () => {
+    const config = loadConfig({ ...h.env, TRAINING_MEMORY_BUDGET: '100mb' });
+    // Queued straight into the queue (as an API on a bigger machine would), past the submit check.
+    const queue = createTrainingQueue({ redis: redisFactory(config.redisUrl), prefix: config.queuePrefix, attempts: 3, backoffMs: 500 });
+    const worker = startTrainingWorker({ config, logger: pino({ level: 'silent' }) });
+    try {
+      const rec = await queue.add({
+        v: 1,
+        datasetId: ds.id,
+        modelName: 'chestxraynet',
+        params: DEFAULT_TRAINING_PARAMS, // about 315 MB
+        submittedAt: new Date().toISOString(),
+      });
+      const view = await h.waitFor(rec.id, undefined, 90_000);
+      expect(view).toMatchObject({ status: 'failed', error: { code: 'TRAINING_TOO_LARGE' }, attempts: { made: 1 } });
+      expect(view.error!.message).toMatch(/needs about \d+ MB, more than the 100 MB training memory budget/);
+    } finally {
+      await worker.shutdown();
+      await queue.close();
+    }
+  }, 120_000);
+});
+
 describe('reading a job while it changes state', () => {
   it('never shows a failed job without its error, or a completed one without its result', async () => {
     // A separate queue namespace, with a plain in-process BullMQ worker that finishes jobs at once.
@@ -183,6 +209,3 @@ describe('reading a job while it changes state', () => {
     }
   }, 60_000);
 });
-
-// The jobs queued above are never run (no worker in this file): TRAIN_JOB_NAME is what they carry.
-void TRAIN_JOB_NAME;

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { withTimeout as boundedBy } from '../../src/domain/with-timeout.ts';
 import { redisAnswers, uniquePrefix } from '../helpers/redis.ts';
 
 // `npm start` (scripts/start.ts) end to end: it must start its own redis-server when none answers,
@@ -74,17 +75,8 @@ async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<
   }
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  boundedBy(p, ms, () => new Error(`timed out after ${ms} ms waiting for ${what}`));
 
 /** Environment for one run: a free API port, a fresh DATA_DIR, and a Redis port nobody serves. */
 async function freshEnv(extra: NodeJS.ProcessEnv = {}) {
