@@ -1,16 +1,27 @@
 /**
- * `npm start`: the API (src/server.ts) and one training worker (workers/main.ts) as two child
- * processes with prefixed logs. When no Redis answers at a local REDIS_URL it runs redis-server
- * itself (files under DATA_DIR/redis) and stops it last. Ctrl-C or SIGTERM stops everything and
- * exits 0; a child that dies on its own stops the rest and the exit code is non-zero.
+ * `npm start`: the API (src/server.ts) and one training worker (workers/main.ts) as child processes
+ * with prefixed logs. When no Redis answers at a local REDIS_URL it runs redis-server itself
+ * (files under DATA_DIR/redis) and stops it last.
+ *
+ * Supervision: a worker that dies on its own is restarted with exponential backoff (1 s doubling
+ * to 30 s, back to 1 s after it stayed up a minute; scripts/start/supervisor.ts) while the API keeps
+ * serving; its interrupted job is retried by BullMQ. A dying API, or the Redis this script started,
+ * stops everything with a non-zero exit: the API is what the person at the terminal uses, and it
+ * dies for reasons a restart does not fix (a port taken, a broken data directory), so hiding that
+ * behind a restart loop would leave them with a URL that never answers.
+ *
+ * Signals follow src/process/shutdown.ts: the first stops the children (API and worker first, Redis
+ * last) and exits 0 when all stopped cleanly; a second one later kills everything.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
-import { MALLOC_ENV } from '../src/malloc-env.ts';
+import { withoutMallocEnv } from '../src/malloc-env.ts';
+import { installShutdown } from '../src/process/shutdown.ts';
 import { createPrefixer, describeExit, startChild, type Child } from './start/children.ts';
 import { waitUntilReady } from './start/ready.ts';
+import { createBackoff, waitOrAbort, WORKER_RESTART } from './start/supervisor.ts';
 import { findOnPath, HOW_TO_GET_REDIS, isLocalRedis, redisAnswers, redisPort, redisServerArgs } from './start/redis.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,8 +29,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const APP_STOP_TIMEOUT_MS = 35_000;
 const REDIS_STOP_TIMEOUT_MS = 10_000;
 const REDIS_START_TIMEOUT_MS = 15_000;
-/** Copies of one Ctrl-C arrive within this; a signal later than that means "force". */
-const SIGNAL_ECHO_MS = 1000;
 
 const prefixer = createPrefixer(Boolean(process.stdout.isTTY) && !process.env.NO_COLOR);
 const say = prefixer('start');
@@ -56,13 +65,15 @@ async function main(): Promise<number> {
 
   const children: Child[] = [];
   let stopped: Promise<number> | undefined;
+  let failureCode = 0;
+  const restarts = new AbortController();
   let finish: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
   });
-  let failureCode = 0;
 
   const stopAll = (reason: string, stream: 'out' | 'err' = 'out'): Promise<number> => {
+    restarts.abort();
     stopped ??= (async () => {
       say(reason, stream);
       let clean = failureCode === 0;
@@ -81,35 +92,49 @@ async function main(): Promise<number> {
       say(clean ? 'stopped cleanly' : 'stopped, not cleanly (see above)');
       return clean ? 0 : 1;
     })();
-    void stopped.then(finish);
     return stopped;
   };
 
-  const watch = (child: Child): Child => {
+  /** A child whose death ends `npm start` (the API, the Redis started here). */
+  const critical = (child: Child): Child => {
     children.push(child);
     void child.exited.then((exit) => {
       if (stopped) return;
       failureCode = exit.code && exit.code > 0 ? exit.code : 1;
-      void stopAll(`${child.name} exited unexpectedly (${describeExit(exit)}); stopping the others`, 'err');
+      void stopAll(`${child.name} exited unexpectedly (${describeExit(exit)}); stopping the others`, 'err').then(finish);
     });
     return child;
   };
 
-  // Under `npm start` one Ctrl-C arrives several times within milliseconds (from the terminal to the
-  // whole process group, and relayed by npm and tsx), so only a signal a moment later forces.
-  let firstSignalAt: number | undefined;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      const now = Date.now();
-      if (firstSignalAt === undefined && !stopped) {
-        firstSignalAt = now;
-        void stopAll(`${sig}: stopping (${sig === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill everything at once)`);
-      } else if (firstSignalAt === undefined || now - firstSignalAt > SIGNAL_ECHO_MS) {
-        say(`${sig} again: killing everything now`, 'err');
-        for (const c of children) c.kill();
-      }
-    });
-  }
+  /** A child restarted with backoff whenever it dies on its own (the worker). */
+  const supervised = (start: () => Child): void => {
+    const backoff = createBackoff(WORKER_RESTART);
+    const run = () => {
+      const child = start();
+      const startedAt = Date.now();
+      children.push(child);
+      void child.exited.then(async (exit) => {
+        children.splice(children.indexOf(child), 1);
+        if (stopped) return;
+        const delay = backoff.next(Date.now() - startedAt);
+        say(`${child.name} exited unexpectedly (${describeExit(exit)}); restarting it in ${delay / 1000} s (the API keeps serving)`, 'err');
+        if (await waitOrAbort(delay, restarts.signal)) {
+          if (!stopped) run();
+        }
+      });
+    };
+    run();
+  };
+
+  installShutdown({
+    log: { info: () => undefined, warn: (_o, msg) => say(msg ?? '', 'err'), error: (_o, msg) => say(msg ?? '', 'err') },
+    timeoutMs: APP_STOP_TIMEOUT_MS + REDIS_STOP_TIMEOUT_MS + 5000,
+    close: async (signal) => {
+      const code = await stopAll(`${signal}: stopping (${signal === 'SIGINT' ? 'Ctrl-C' : 'signal'} again to kill everything at once)`);
+      if (code !== 0) throw new Error(`stopped with code ${code}`);
+    },
+    onForce: () => children.forEach((c) => c.kill()),
+  });
   process.on('exit', () => children.forEach((c) => c.kill()));
 
   // Redis: use the one that answers; else start one for a local URL; else say how to get one.
@@ -128,7 +153,7 @@ async function main(): Promise<number> {
       }
       const dir = path.join(config.dataDir, 'redis');
       fs.mkdirSync(dir, { recursive: true });
-      const redis = watch(
+      const redis = critical(
         startChild('redis', bin, redisServerArgs(redisPort(redisUrl), dir), { cwd: dir, env: process.env, print: prefixer('redis') }),
       );
       redisNote = `started here, files in ${dir}`;
@@ -137,7 +162,7 @@ async function main(): Promise<number> {
       while (!stopped && !(await redisAnswers(redisUrl, 500))) {
         if (Date.now() > deadline) {
           failureCode = 1;
-          return stopAll(`redis-server did not answer within ${REDIS_START_TIMEOUT_MS / 1000} s`, 'err');
+          return await stopAll(`redis-server did not answer within ${REDIS_START_TIMEOUT_MS / 1000} s`, 'err');
         }
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -145,22 +170,27 @@ async function main(): Promise<number> {
   }
   if (stopped) return stopped;
 
-  // The API and one worker, with the faster malloc setting unless the user set their own.
-  const env = { ...MALLOC_ENV, ...process.env, DATA_DIR: config.dataDir, REDIS_URL: config.redisUrl };
+  // The API and one worker, without the trainer's malloc setting: the worker gives it to its
+  // training child itself, and the API would never return freed memory to the system with it.
+  const env = { ...withoutMallocEnv(process.env), DATA_DIR: config.dataDir, REDIS_URL: config.redisUrl };
   let port = config.port === 0 ? undefined : config.port;
   const sniffPort = (line: string) => {
     const m = port === undefined ? /listening (?:at|on) https?:\/\/\S+?:(\d+)/i.exec(line) : null;
     if (m) port = Number(m[1]);
   };
-  const api = watch(
+  const api = critical(
     startChild('api', process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: ROOT, env, print: prefixer('api'), onLine: sniffPort,
     }),
   );
-  const worker = watch(
-    startChild('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: ROOT, env, print: prefixer('worker') }),
-  );
-  say(`started api (pid ${api.pid}) and worker (pid ${worker.pid}); data in ${config.dataDir}`);
+  let workerPid = 0;
+  supervised(() => {
+    const worker = startChild('worker', process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: ROOT, env, print: prefixer('worker') });
+    if (workerPid !== 0) say(`restarted worker (pid ${worker.pid})`);
+    workerPid = worker.pid;
+    return worker;
+  });
+  say(`started api (pid ${api.pid}) and worker (pid ${workerPid}); data in ${config.dataDir}`);
 
   const ready = await waitUntilReady(() => (port === undefined ? undefined : probeBase(config.host, port)), () => Boolean(stopped));
   if (ready && port !== undefined) {
@@ -174,7 +204,7 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
   }
-  return finished; // once a signal or a child's exit has run stopAll
+  return finished; // once the API or Redis died and stopAll ran (a signal exits through installShutdown)
 }
 
 main().then(

@@ -8,7 +8,9 @@ import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import type { EngineInfo } from './ml/engine.ts';
 import { closeRedis, createRedis, redisFactory } from './queue/connection.ts';
+import { createModelEventSubscriber } from './queue/model-event-subscriber.ts';
 import { publishModelEvent } from './queue/model-events.ts';
+import { createTrainingQueue } from './queue/training-queue.ts';
 import { createDatasetService } from './services/datasets.ts';
 import { createHealthService } from './services/health.ts';
 import { createModelService } from './services/models.ts';
@@ -25,18 +27,27 @@ export interface ComposedApi {
 }
 
 export function composeApi(config: Config, engine: EngineInfo, log: Logger): ComposedApi {
-  const redisFor = redisFactory(config.redisUrl);
-  const redis = createRedis(config.redisUrl, 'producer');
+  const redisFor = redisFactory(config.redisUrl, log.child({ part: 'redis' }));
+  const redis = createRedis(config.redisUrl, 'producer', log.child({ part: 'redis' }));
   const store = createDatasetStore({ dataDir: config.dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
   const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
   const metrics = createMetrics();
-  const jobs = createTrainingJobService({ config, redis: redisFor, datasets: store });
+  const jobsLog = log.child({ part: 'training-jobs' });
+  const queue = createTrainingQueue({
+    redis: redisFor,
+    prefix: config.queuePrefix,
+    attempts: config.worker.attempts,
+    backoffMs: 5000,
+    logger: jobsLog,
+  });
+  const jobs = createTrainingJobService({ config, queue, datasets: store, logger: jobsLog });
+  const predictionsLog = log.child({ part: 'predictions' });
   const predictions = createPredictionService({
     config,
     registry,
     metrics,
-    redis: redisFor,
-    logger: log.child({ part: 'predictions' }),
+    modelEvents: createModelEventSubscriber({ redis: redisFor, prefix: config.queuePrefix, logger: predictionsLog }),
+    logger: predictionsLog,
   });
   const deps: AppDeps = {
     config,
@@ -53,7 +64,7 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
     }),
     predictions,
     jobs,
-    health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
+    health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers(), logger: log }),
     metrics,
   };
   return {
@@ -67,7 +78,8 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
       await predictions.start();
     },
     async close() {
-      await Promise.allSettled([predictions.close(), jobs.close()]);
+      const closed = await Promise.allSettled([predictions.close(), jobs.close()]);
+      for (const c of closed) if (c.status === 'rejected') log.error({ err: c.reason as unknown }, 'error while closing a service');
       await closeRedis(redis);
     },
   };

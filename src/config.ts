@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 export type Role = 'admin' | 'predict';
@@ -35,6 +36,8 @@ export interface Config {
     readonly lockDurationMs: number;
     readonly stalledIntervalMs: number;
     readonly attempts: number;
+    /** Jobs whose estimated peak training memory exceeds this are refused at submit. */
+    readonly memoryBudgetBytes: number;
   };
 }
 
@@ -152,6 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
       lockDurationMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000, 3_600_000),
       stalledIntervalMs: int(env, 'WORKER_STALLED_CHECK_MS', 30_000, 1000, 3_600_000),
       attempts: int(env, 'JOB_ATTEMPTS', 3, 1, 20),
+      memoryBudgetBytes: bytes(env, 'TRAINING_MEMORY_BUDGET', os.totalmem()),
     },
   };
   return Object.freeze(config);

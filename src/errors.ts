@@ -50,6 +50,8 @@ export const ERROR_CATALOGUE = {
   INTERNAL: 500,
   // 422: a dataset's class folders do not give exactly two classes (wrong positive class, too many)
   DATASET_CLASSES_INVALID: 422,
+  // 422: valid training parameters whose estimated peak memory exceeds TRAINING_MEMORY_BUDGET
+  TRAINING_TOO_LARGE: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,24 +1,22 @@
 /**
- * The API process: config -> engine -> stores, Redis, services -> buildApp -> listen. SIGTERM or
- * SIGINT closes it gracefully: stop accepting connections, let requests in flight finish (new
- * requests on kept-alive connections get 503), close the services and Redis, exit 0. Invalid
- * configuration exits 1 with the message naming the variable.
+ * The API process: config -> engine -> stores, Redis, services -> buildApp -> listen. Stopping
+ * follows the one rule set of src/process/shutdown.ts: a signal closes it gracefully (stop
+ * accepting connections, let requests in flight finish while new requests on kept-alive
+ * connections get 503, close the services and Redis, exit 0); invalid configuration exits 1 with
+ * the message naming the variable.
  */
 import { pino, type Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
+import { exitOnStartFailure, installShutdown } from './process/shutdown.ts';
 
-/** Past this, a shutdown that is still waiting (a long upload, a stuck connection) gives up: exit 1. */
+/** Past this, a close that is still waiting (a long upload, a stuck connection) gives up: exit 1. */
 const SHUTDOWN_TIMEOUT_MS = 25_000;
 
 function configOrExit(): Config {
   try {
     return loadConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
+    exitOnStartFailure('api configuration', err);
   }
 }
 
@@ -52,44 +50,21 @@ async function main(): Promise<void> {
   await api.start();
   const app = await buildApp(api.deps);
 
-  let closing: Promise<void> | undefined;
-  const shutdown = (signal: string) => {
-    if (closing) {
-      log.warn({ signal }, 'second signal while closing: exiting now');
-      process.exit(1);
-    }
-    log.info({ signal }, 'closing: no new connections; waiting for requests in flight');
-    const timer = setTimeout(() => {
-      log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'graceful close timed out; exiting');
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
-    timer.unref();
-    closing = (async () => {
+  installShutdown({
+    log,
+    timeoutMs: SHUTDOWN_TIMEOUT_MS,
+    close: async () => {
+      log.info('closing: no new connections; waiting for requests in flight');
       await app.close();
       await api.close();
       log.info('closed');
-      log.flush();
-    })();
-    closing.then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'error while closing');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+    },
+    beforeExit: () => log.flush(),
+  });
 
   await app.listen({ port: config.port, host: config.host });
 }
 
-process.on('unhandledRejection', (err) => {
-  process.stderr.write(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+process.on('unhandledRejection', (err) => exitOnStartFailure('unhandled rejection', err));
 
-main().catch((err: unknown) => {
-  process.stderr.write(`api failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch((err: unknown) => exitOnStartFailure('api failed to start', err));

@@ -1,35 +1,31 @@
 /**
  * Training worker entrypoint (`npm run worker`): config -> engine (logged loudly) -> leftovers of
- * crashed publishes cleaned -> BullMQ worker with the sandboxed processor. SIGTERM/SIGINT: the
- * running job stops within one batch and fails as 'interrupted: worker shut down' (BullMQ retries
- * it with backoff while attempts remain, on any worker), the worker closes, Redis closes, exit 0.
- * A second signal (more than a second after the first), or a shutdown longer than 30 s, exits 1.
+ * crashed publishes cleaned -> BullMQ worker with the sandboxed processor. Stopping follows the
+ * one rule set of src/process/shutdown.ts: a signal interrupts the running job within one batch (it
+ * fails as 'interrupted: worker shut down' and BullMQ retries it with backoff while attempts
+ * remain, on any worker), the worker and Redis close, exit 0. Invalid configuration exits 1.
  */
 import pino from 'pino';
-import { ConfigError, loadConfig } from '../src/config.ts';
-import { hasMallocEnv } from '../src/malloc-env.ts';
+import { loadConfig } from '../src/config.ts';
 import { initEngine } from '../src/ml/engine.ts';
+import { exitOnStartFailure, installShutdown } from '../src/process/shutdown.ts';
 import { createModelRegistry } from '../src/storage/model-registry.ts';
 import { startTrainingWorker } from './worker.ts';
 
-const SHUTDOWN_DEADLINE_MS = 30_000;
+const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    exitOnStartFailure('worker configuration', err);
   }
   const log = pino({ level: config.logLevel, base: { proc: 'worker', pid: process.pid } });
   const engine = await initEngine();
   const banner = `TRAINING ENGINE: ${engine.description}${engine.fallbackReason ? ` -- FALLBACK: ${engine.fallbackReason}` : ''}`;
   process.stderr.write(`\n${'='.repeat(banner.length + 4)}\n| ${banner} |\n${'='.repeat(banner.length + 4)}\n\n`);
-  log.info({ engine: engine.name, tfjs: engine.tfjsVersion, fallbackReason: engine.fallbackReason, mallocSetting: hasMallocEnv() }, 'engine');
+  log.info({ engine: engine.name, tfjs: engine.tfjsVersion, fallbackReason: engine.fallbackReason }, 'engine');
   if (engine.name !== 'tensorflow') log.warn({ reason: engine.fallbackReason }, 'training on the wasm backend: about 3x slower than tfjs-node');
 
   const registry = createModelRegistry({ dataDir: config.dataDir });
@@ -40,7 +36,17 @@ async function main(): Promise<void> {
   if (cleaned > 0) log.info({ cleaned }, 'removed leftovers of interrupted publishes');
 
   const trainer = startTrainingWorker({ config, logger: log });
-  await trainer.worker.waitUntilReady().catch(() => {});
+  installShutdown({
+    log,
+    timeoutMs: SHUTDOWN_TIMEOUT_MS,
+    close: async () => {
+      log.info({}, 'shutting down: interrupting the current job (it is retried elsewhere)');
+      await trainer.shutdown();
+      log.info({}, 'worker stopped');
+    },
+    beforeExit: () => log.flush(),
+  });
+  await trainer.worker.waitUntilReady().catch((err: unknown) => log.warn({ err }, 'worker not connected yet; it keeps trying'));
   log.info(
     {
       queue: 'training',
@@ -51,37 +57,6 @@ async function main(): Promise<void> {
     },
     'worker ready',
   );
-
-  let stoppingSince = 0;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stoppingSince > 0) {
-      // npm and tsx pass a terminal's Ctrl-C on as well: copies within a second are the same press.
-      if (Date.now() - stoppingSince < 1000) return;
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stoppingSince = Date.now();
-    log.info({ signal }, 'shutting down: interrupting the current job (it is retried elsewhere)');
-    setTimeout(() => {
-      log.error({}, `shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms: exiting`);
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    trainer.shutdown().then(
-      () => {
-        log.info({}, 'worker stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`worker failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch((err: unknown) => exitOnStartFailure('worker failed to start', err));

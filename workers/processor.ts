@@ -24,7 +24,8 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../src/config.ts';
 import { isAppError } from '../src/errors.ts';
 import { initEngine } from '../src/ml/engine.ts';
-import { closeRedis, createRedis, withTimeout } from '../src/queue/connection.ts';
+import { withTimeout } from '../src/domain/with-timeout.ts';
+import { closeRedis, createRedis } from '../src/queue/connection.ts';
 import { publishModelEvent } from '../src/queue/model-events.ts';
 import {
   cancelKey,
@@ -35,6 +36,7 @@ import {
   type TrainingJobResult,
   type MetricsSummary,
 } from '../src/queue/names.ts';
+import { exceedsMemoryBudget } from '../src/domain/training-memory.ts';
 import { checkTrainingParams } from '../src/domain/training-params.ts';
 import { isBadDataError, runTraining, type TrainingDeps } from '../src/services/training.ts';
 import { createDatasetStore } from '../src/storage/dataset-store.ts';
@@ -68,7 +70,7 @@ function init(): ChildState {
       datasets: createDatasetStore({ dataDir: config.dataDir }),
       registry: createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName }),
     },
-    redis: createRedis(config.redisUrl, 'worker'),
+    redis: createRedis(config.redisUrl, 'worker', log),
   };
   // The worker shutting down (Ctrl-C reaches the whole process group) or the parent dying: stop the
   // current training within one batch instead of finishing it.
@@ -86,12 +88,15 @@ function init(): ChildState {
 
 const summary = ({ roc: _roc, ...rest }: BinaryMetrics): MetricsSummary => rest;
 
-function checkPayload(data: unknown): TrainingJobData {
+function checkPayload(data: unknown, config: Config): TrainingJobData {
   const d = data as Partial<TrainingJobData> | null;
   if (!d || d.v !== 1 || typeof d.datasetId !== 'string' || typeof d.modelName !== 'string') {
     throw new UnrecoverableError('VALIDATION_FAILED: the job payload is not a version-1 training job');
   }
   checkTrainingParams(d.params);
+  // This machine's budget: the API that queued the job may run on a bigger one.
+  const tooLarge = exceedsMemoryBudget(d.params!, config.worker.memoryBudgetBytes);
+  if (tooLarge) throw new UnrecoverableError(`TRAINING_TOO_LARGE: ${tooLarge.message}`);
   return d as TrainingJobData;
 }
 
@@ -124,11 +129,17 @@ export default async function trainingProcessor(
   signal?.addEventListener('abort', onParentAbort, { once: true });
 
   const flag = cancelKey(config.queuePrefix, job.id);
+  let cancelCheckFailing = false;
   const cancelRequested = async (): Promise<boolean> => {
     try {
-      return (await withTimeout(redis.exists(flag), 1000, () => new Error('cancel check timed out'))) === 1;
-    } catch {
-      return false; // Redis unreachable: keep training; the next check may get through
+      const yes = (await withTimeout(redis.exists(flag), 1000, () => new Error('cancel check timed out'))) === 1;
+      cancelCheckFailing = false;
+      return yes;
+    } catch (err) {
+      // Redis unreachable: keep training; the next check may get through (logged once per run of failures).
+      if (!cancelCheckFailing) jobLog.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not check the cancel flag; training on');
+      cancelCheckFailing = true;
+      return false;
     }
   };
   let lastCancelCheck = 0;
@@ -153,11 +164,13 @@ export default async function trainingProcessor(
     if (!milestone && t - lastProgress < PROGRESS_EVERY_MS) return;
     lastProgress = t;
     // One update in flight at a time; training goes on while it travels to Redis.
-    progressSend = progressSend.then(() => job.updateProgress(p as unknown as object)).catch(() => {});
+    progressSend = progressSend
+      .then(() => job.updateProgress(p as unknown as object))
+      .catch((err: unknown) => jobLog.warn({ err: err instanceof Error ? err.message : String(err), epoch: p.epoch }, 'could not report progress'));
   };
 
   try {
-    const data = checkPayload(job.data);
+    const data = checkPayload(job.data, config);
     if (await cancelRequested()) throw new UnrecoverableError(CANCELLED_REASON);
     const engine = await initEngine();
     jobLog.info({ datasetId: data.datasetId, model: data.modelName, params: data.params, engine: engine.name }, 'job started');

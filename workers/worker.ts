@@ -5,6 +5,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config.ts';
 import { MALLOC_ENV } from '../src/malloc-env.ts';
+import type { Logger } from '../src/domain/logger.ts';
 import { closeRedis, createRedis } from '../src/queue/connection.ts';
 import { INTERRUPTED_REASON, TRAINING_QUEUE } from '../src/queue/names.ts';
 
@@ -17,16 +18,11 @@ import { INTERRUPTED_REASON, TRAINING_QUEUE } from '../src/queue/names.ts';
  * - `--import <tsx loader>`: the processor is TypeScript, and a fork does not inherit the
  *   on-the-fly transform of its parent (vitest's in particular), so the loader is named
  *   explicitly; the same works under `npm run worker` (tsx) and under vitest.
- * - the malloc setting (MALLOC_ENV) in its environment: glibc reads it at process start only.
+ * - the malloc setting (MALLOC_ENV) in its environment: glibc reads it at process start only, and
+ *   only the trainer benefits (the parent would never return freed memory to the system).
  * - the config's essentials as environment variables, so the child's loadConfig() sees the same
  *   data dir, Redis and queue prefix even when the parent's config did not come from process.env.
  */
-
-export interface WorkerLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface TrainingWorker {
   readonly worker: Worker;
@@ -49,14 +45,15 @@ export function childEnv(config: Config, base: NodeJS.ProcessEnv = process.env):
     LOG_LEVEL: config.logLevel,
     ENGINE: config.engine,
     DEFAULT_MODEL_NAME: config.defaultModelName,
+    TRAINING_MEMORY_BUDGET: String(config.worker.memoryBudgetBytes),
     // The child never serves HTTP; keys in its environment would only be a liability.
     API_KEYS: '',
   };
 }
 
-export function startTrainingWorker(opts: { config: Config; logger: WorkerLogger; name?: string }): TrainingWorker {
+export function startTrainingWorker(opts: { config: Config; logger: Logger; name?: string }): TrainingWorker {
   const { config, logger } = opts;
-  const connection: Redis = createRedis(config.redisUrl, 'worker');
+  const connection: Redis = createRedis(config.redisUrl, 'worker', logger);
   const worker = new Worker(TRAINING_QUEUE, PROCESSOR_FILE, {
     connection,
     prefix: config.queuePrefix,

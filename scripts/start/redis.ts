@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { probeRedis } from '../../src/queue/redis-probe.ts';
 
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
@@ -26,20 +26,8 @@ export function redisPort(url: URL): number {
  * True when something speaking Redis answers a PING at the URL's host and port. Any reply counts
  * (`-NOAUTH` from a password-protected Redis too): it is a Redis, just not ours to start.
  */
-export function redisAnswers(url: URL, timeoutMs = 1000): Promise<boolean> {
-  if (url.protocol !== 'redis:') return Promise.resolve(false);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port: redisPort(url) });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
-    sock.once('data', (d) => done(/^[+-]/.test(d.toString('latin1'))));
-  });
+export async function redisAnswers(url: URL, timeoutMs = 1000): Promise<boolean> {
+  return (await probeRedis(url, timeoutMs)) !== 'none';
 }
 
 /** The absolute path of an executable on PATH, like `command -v`. */

@@ -10,8 +10,8 @@ import { loadConfig } from '../config.ts';
 import { isAppError } from '../errors.ts';
 import { decodeXray } from '../imaging/decode.ts';
 import { initEngine } from '../ml/engine.ts';
-import { predictProbabilities } from '../ml/predict.ts';
-import { modelFromArtifacts } from '../ml/serialize.ts';
+import { labelling, labelOf } from '../domain/labelling.ts';
+import { loadServingModel } from '../ml/predict.ts';
 import { createModelRegistry } from '../storage/model-registry.ts';
 import { fail, intOption, UsageError } from './args.ts';
 
@@ -24,13 +24,6 @@ const USAGE = `Usage: npm run predict -- <image.png|jpg> [more images...] [optio
   -h, --help
 
 Prints: <image>  <probability>  <label>   (label = the positive class when probability >= threshold)`;
-
-interface Meta {
-  threshold?: number;
-  classNames?: [string, string];
-  modelOptions?: { inputSize?: number };
-  params?: { inputSize?: number };
-}
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -58,11 +51,11 @@ async function main(): Promise<void> {
   const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
   const v = await registry.resolve(name, { ...(version !== undefined ? { version } : {}), ...(values.alias ? { alias: values.alias } : {}) });
   const info = await registry.getVersion(name, v);
-  const meta = info.metadata as Meta;
-  const model = await modelFromArtifacts(await registry.loadArtifacts(name, v));
-  const size = meta.modelOptions?.inputSize ?? meta.params?.inputSize ?? Number(model.inputs[0]?.shape[1]);
-  const threshold = meta.threshold ?? 0.5;
-  const [negative, positive] = meta.classNames ?? ['NORMAL', 'PNEUMONIA'];
+  // The same rules as the API: input size from the weights' graph, labels from the metadata.
+  const model = await loadServingModel(await registry.loadArtifacts(name, v), { batchSize: 16 });
+  const size = model.inputSize;
+  const labels = labelling(info.metadata);
+  const { threshold } = labels;
   process.stderr.write(`model ${name} version ${v} (${size}x${size}, threshold ${threshold.toFixed(4)})\n`);
 
   let failures = 0;
@@ -77,11 +70,7 @@ async function main(): Promise<void> {
       decoded.push({ file, error: msg });
     }
   }
-  const ok = decoded.filter((d) => d.pixels);
-  const n = size * size;
-  const all = new Uint8Array(ok.length * n);
-  ok.forEach((d, i) => all.set(d.pixels!, i * n));
-  const probs = ok.length > 0 ? predictProbabilities(model, all, ok.length, size, 16) : new Float32Array(0);
+  const probs = await model.predict(decoded.flatMap((d) => (d.pixels ? [d.pixels] : [])));
   model.dispose();
   let k = 0;
   for (const d of decoded) {
@@ -90,7 +79,7 @@ async function main(): Promise<void> {
       continue;
     }
     const probability = probs[k++]!;
-    const label = probability >= threshold ? positive : negative;
+    const label = labelOf(labels, probability);
     process.stdout.write(
       values.json
         ? `${JSON.stringify({ image: d.file, probability, label, threshold, model: { name, version: v } })}\n`

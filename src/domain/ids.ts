@@ -6,7 +6,7 @@
 export const MODEL_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
 export const ALIAS_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
 export const DATASET_ID_PATTERN = '^ds_[a-z2-7]{16}$';
-export const JOB_ID_PATTERN = '^[A-Za-z0-9-]{1,64}$';
+export const JOB_ID_PATTERN = '^job_[a-z2-7]{16}$';
 
 const MODEL_NAME_RE = new RegExp(MODEL_NAME_PATTERN);
 const ALIAS_RE = new RegExp(ALIAS_PATTERN);

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { gradCamOfPixels, type GradCamResult } from './saliency.ts';
+import { modelFromArtifacts } from './serialize.ts';
 import { toInputTensor } from './standardize.ts';
 
 /** Positive-class probabilities for grey uint8 images (count * size * size bytes), in batches. */
@@ -65,4 +67,39 @@ export function createPredictor(
       model.dispose();
     },
   };
+}
+
+/** The side of the model's square grey input, read from the weights' own graph. */
+export function modelInputSize(model: tf.LayersModel): number {
+  const shape = model.inputs[0]?.shape;
+  const [, h, w, c] = shape ?? [];
+  if (!shape || shape.length !== 4 || typeof h !== 'number' || h !== w || c !== 1) {
+    throw new Error(`model input shape ${JSON.stringify(shape)} is not [batch, s, s, 1]`);
+  }
+  return h;
+}
+
+/** A stored model version ready to serve: batched prediction and Grad-CAM, no tensors outside. */
+export interface ServingModel extends Predictor {
+  /** Grad-CAM heat map (inputSize * inputSize values in [0, 1]) and probability for one decoded image. */
+  explain(pixels: Uint8Array): GradCamResult;
+}
+
+/**
+ * Builds a model from its artifacts (model.json and weights.bin as stored), reads its input size
+ * from the graph, and wraps it for serving. The returned object owns the model.
+ */
+export async function loadServingModel(
+  artifacts: { modelJson: object; weights: Uint8Array },
+  opts: { readonly batchSize?: number } = {},
+): Promise<ServingModel> {
+  const model = await modelFromArtifacts(artifacts);
+  try {
+    const inputSize = modelInputSize(model);
+    const predictor = createPredictor(model, { inputSize, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
+    return { ...predictor, explain: (pixels) => gradCamOfPixels(model, pixels, inputSize) };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
 }

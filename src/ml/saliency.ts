@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { toInputTensor } from './standardize.ts';
 
 /**
  * Defaults chosen on trained toy models (generated X-rays with a bright patch, 128 and 256
@@ -101,5 +102,15 @@ export function gradCam(
   } finally {
     heat.dispose();
     prob.dispose();
+  }
+}
+
+/** Grad-CAM for one decoded grey image (size * size bytes), standardised as for prediction. */
+export function gradCamOfPixels(model: tf.LayersModel, pixels: Uint8Array, size: number): GradCamResult {
+  const x = toInputTensor(pixels, 1, size);
+  try {
+    return gradCam(model, x);
+  } finally {
+    x.dispose();
   }
 }

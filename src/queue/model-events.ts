@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { withTimeout } from './connection.ts';
+import type { Logger } from '../domain/logger.ts';
+import { withTimeout } from '../domain/with-timeout.ts';
 
 /**
  * Model events on Redis pub/sub: every API replica subscribes and (re)loads models when an alias
@@ -13,16 +14,12 @@ export type ModelEvent =
   | { type: 'version-published'; name: string; version: number }
   | { type: 'version-deleted'; name: string; version: number };
 
-export interface ModelEventLogger {
-  warn(obj: object, msg?: string): void;
-}
-
 /** Publishes an event; never throws (a Redis outage must not fail the change itself): logs and returns. */
 export async function publishModelEvent(
   redis: Redis,
   prefix: string,
   event: ModelEvent,
-  log?: ModelEventLogger,
+  log?: Pick<Logger, 'warn'>,
 ): Promise<void> {
   try {
     await withTimeout(redis.publish(modelEventsChannel(prefix), JSON.stringify(event)), 2000, () => new Error('publish timed out'));

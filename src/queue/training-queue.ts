@@ -1,89 +1,43 @@
-import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents, type Job, type JobsOptions, type JobType } from 'bullmq';
+import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import {
-  cancelKey,
-  cancelledJobsKey,
-  TRAIN_JOB_NAME,
-  TRAINING_QUEUE,
-  type TrainingJobData,
-  type TrainingJobProgress,
-  type TrainingJobResult,
-} from './names.ts';
+import { silentLogger, type Logger } from '../domain/logger.ts';
+import { withTimeout } from '../domain/with-timeout.ts';
+import { closeRedis, type RedisFactory } from './connection.ts';
+import { createJobRecordReader, newJobId, type JobRecord, type ListableState } from './job-records.ts';
+import { cancelKey, cancelledJobsKey, TRAIN_JOB_NAME, TRAINING_QUEUE, type TrainingJobData } from './names.ts';
+import { createRedisGuard, isConnectionError } from './redis-guard.ts';
 
 /**
- * The BullMQ side of training jobs (the services layer stays free of BullMQ): enqueue, read jobs as
- * plain records, remove queued ones, the cancel flag, and wake-ups for job events.
+ * The BullMQ side of training jobs, behind a small interface the services layer takes: enqueue
+ * (with ids this service issues), read jobs as plain records (atomically), remove queued ones, the
+ * cancel flag and cancelled snapshots, worker count, and wake-ups for job events. It owns its Redis
+ * connections; every call is bounded in time and fails as QUEUE_UNAVAILABLE only when Redis is
+ * unreachable (src/queue/redis-guard.ts).
  */
 
-export type QueueState = 'waiting' | 'delayed' | 'prioritized' | 'waiting-children' | 'active' | 'completed' | 'failed' | 'unknown';
-
-export interface JobRecord {
-  readonly id: string;
-  readonly state: QueueState;
-  readonly data: TrainingJobData;
-  readonly progress: TrainingJobProgress | null;
-  readonly result: TrainingJobResult | null;
-  readonly failedReason: string | null;
-  readonly attemptsMade: number;
-  readonly attemptsStarted: number;
-  readonly maxAttempts: number;
-  readonly createdAt: number;
-  readonly processedOn: number | null;
-  readonly finishedOn: number | null;
-}
+export type { JobRecord, ListableState, QueueState } from './job-records.ts';
+export { QUEUED_STATES } from './job-records.ts';
 
 export interface TrainingQueueOptions {
-  /** A producer connection (src/queue/connection.ts); the caller owns and closes it. */
-  readonly redis: Redis;
-  /** Factory for the subscriber connection QueueEvents needs (created on first use). */
-  readonly subscriber?: () => Redis;
+  /** Opens the producer connection (at once) and the subscriber QueueEvents needs (on first use). */
+  readonly redis: RedisFactory;
   readonly prefix: string;
   readonly attempts: number;
   /** First retry delay; doubles per attempt. */
   readonly backoffMs: number;
+  /** Every Redis round trip is bounded by this (default 1000 ms): past it, QUEUE_UNAVAILABLE. */
+  readonly timeoutMs?: number;
   /** Finished jobs kept for the API (count and age). */
   readonly keepFinished?: { count: number; ageSeconds: number };
-}
-
-export const QUEUED_STATES: readonly JobType[] = ['waiting', 'delayed', 'prioritized', 'waiting-children'];
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function toRecord(job: Job, state: QueueState): JobRecord {
-  const progress = isObject(job.progress) ? (job.progress as unknown as TrainingJobProgress) : null;
-  const result = isObject(job.returnvalue) ? (job.returnvalue as unknown as TrainingJobResult) : null;
-  return {
-    id: job.id!,
-    state,
-    data: job.data as TrainingJobData,
-    progress,
-    result,
-    failedReason: job.failedReason || null,
-    attemptsMade: job.attemptsMade ?? 0,
-    attemptsStarted: job.attemptsStarted ?? 0,
-    maxAttempts: job.opts.attempts ?? 1,
-    createdAt: job.timestamp,
-    processedOn: job.processedOn ?? null,
-    finishedOn: job.finishedOn ?? null,
-  };
-}
-
-function normaliseState(s: string): QueueState {
-  if (s === 'wait' || s === 'paused') return 'waiting';
-  const known: QueueState[] = ['waiting', 'delayed', 'prioritized', 'waiting-children', 'active', 'completed', 'failed'];
-  return (known as string[]).includes(s) ? (s as QueueState) : 'unknown';
+  readonly logger?: Logger;
 }
 
 export interface TrainingQueue {
-  readonly queue: Queue;
   add(data: TrainingJobData): Promise<JobRecord>;
   get(id: string): Promise<JobRecord | null>;
-  /** Jobs of these BullMQ types, newest first, at most `limit` per type. */
-  list(types: readonly JobType[], start: number, end: number): Promise<JobRecord[]>;
-  counts(): Promise<Record<string, number>>;
+  /** Jobs in one state, newest first, positions start..end (inclusive; -1 = the last). */
+  list(state: ListableState, start: number, end: number): Promise<JobRecord[]>;
+  counts(): Promise<Record<ListableState, number>>;
   /** failedReason of every failed job (for telling cancelled from failed without loading them). */
   failedReasons(): Promise<Map<string, string>>;
   /** Removes a job that is not running; false when it is locked by a worker (it just started). */
@@ -94,6 +48,8 @@ export interface TrainingQueue {
   forgetCancelled(id: string): Promise<void>;
   getCancelled(id: string): Promise<string | null>;
   allCancelled(): Promise<Map<string, string>>;
+  /** Training workers connected to the queue. */
+  workers(): Promise<number>;
   /** Calls `wake` whenever something happens to job `id`; returns the unsubscribe function. */
   onJobEvent(id: string, wake: () => void): () => void;
   close(): Promise<void>;
@@ -101,9 +57,13 @@ export interface TrainingQueue {
 
 const CANCEL_FLAG_TTL_S = 7 * 24 * 3600;
 const CANCELLED_KEEP = 1000;
+const CLOSE_TIMEOUT_MS = 2000;
 
 export function createTrainingQueue(opts: TrainingQueueOptions): TrainingQueue {
-  const { redis, prefix } = opts;
+  const { prefix } = opts;
+  const log = opts.logger ?? silentLogger;
+  const redis: Redis = opts.redis('producer');
+  const guard = createRedisGuard(redis, { timeoutMs: opts.timeoutMs ?? 1000, log });
   const keep = opts.keepFinished ?? { count: 1000, ageSeconds: 30 * 24 * 3600 };
   const jobOptions: JobsOptions = {
     attempts: opts.attempts,
@@ -112,84 +72,94 @@ export function createTrainingQueue(opts: TrainingQueueOptions): TrainingQueue {
     removeOnFail: { count: keep.count, age: keep.ageSeconds },
   };
   const queue = new Queue(TRAINING_QUEUE, { connection: redis, prefix });
-  queue.on('error', () => {}); // connection errors surface as rejected calls, with the caller's timeout
+  // BullMQ re-emits its connection's errors (already logged by the connection); log the rest.
+  const onBullError = (what: string, conn: () => Redis | undefined) => (err: Error) => {
+    const c = conn();
+    if (c && isConnectionError(err, c)) log.debug({ what, err: err.message }, 'queue connection error');
+    else log.warn({ what, err: err.message }, 'queue error');
+  };
+  queue.on('error', onBullError('training queue', () => redis));
+  const records = createJobRecordReader(redis, queue);
 
   let events: QueueEvents | undefined;
   let eventsRedis: Redis | undefined;
   const listeners = new Map<string, Set<() => void>>();
   const wake = ({ jobId }: { jobId: string }) => listeners.get(jobId)?.forEach((fn) => fn());
   const startEvents = () => {
-    if (events || !opts.subscriber) return;
-    eventsRedis = opts.subscriber();
+    if (events) return;
+    eventsRedis = opts.redis('subscriber');
     events = new QueueEvents(TRAINING_QUEUE, { connection: eventsRedis, prefix });
-    events.on('error', () => {});
+    events.on('error', onBullError('training queue events', () => eventsRedis));
     for (const name of ['progress', 'active', 'completed', 'failed', 'removed', 'waiting', 'delayed', 'stalled'] as const) {
       events.on(name, wake as never);
     }
   };
 
+  const cancelled = cancelledJobsKey(prefix);
+  const run = <T>(op: string, fn: () => Promise<T>): Promise<T> => guard.run(op, fn);
+
   return {
-    queue,
-    async add(data) {
-      const job = await queue.add(TRAIN_JOB_NAME, data, { ...jobOptions, jobId: randomUUID() });
-      return toRecord(job, 'waiting');
-    },
-    async get(id) {
-      const job = await queue.getJob(id);
-      if (!job) return null;
-      const state = normaliseState(await job.getState());
-      return toRecord(job, state);
-    },
-    async list(types, start, end) {
-      const out: JobRecord[] = [];
-      for (const t of types) {
-        const jobs = await queue.getJobs([t], start, end, false);
-        for (const j of jobs) if (j) out.push(toRecord(j, normaliseState(t)));
-      }
-      return out;
-    },
-    async counts() {
-      return queue.getJobCounts('waiting', 'delayed', 'prioritized', 'waiting-children', 'active', 'completed', 'failed');
-    },
-    async failedReasons() {
-      const ids = await redis.zrange(queue.keys.failed!, '0', '-1');
-      const out = new Map<string, string>();
-      if (ids.length === 0) return out;
-      const pipe = redis.pipeline();
-      for (const id of ids) pipe.hget(queue.toKey(id), 'failedReason');
-      const res = (await pipe.exec()) ?? [];
-      ids.forEach((id, i) => out.set(id, String(res[i]?.[1] ?? '')));
-      return out;
-    },
-    async remove(id) {
-      // 1 = removed; 0 = locked by a worker (it has just become active) or already gone.
-      return (await queue.remove(id)) === 1;
-    },
-    async setCancelFlag(id) {
-      await redis.set(cancelKey(prefix, id), '1', 'EX', CANCEL_FLAG_TTL_S);
-    },
-    async hasCancelFlag(id) {
-      return (await redis.exists(cancelKey(prefix, id))) === 1;
-    },
-    async recordCancelled(id, snapshot) {
-      const key = cancelledJobsKey(prefix);
-      await redis.hset(key, id, snapshot);
-      if ((await redis.hlen(key)) > CANCELLED_KEEP * 1.1) {
-        const all = await redis.hgetall(key);
-        const byAge = Object.entries(all).sort(([, a], [, b]) => finishedOf(a) - finishedOf(b));
-        const drop = byAge.slice(0, byAge.length - CANCELLED_KEEP).map(([k]) => k);
-        if (drop.length) await redis.hdel(key, ...drop);
-      }
-    },
-    async forgetCancelled(id) {
-      await redis.hdel(cancelledJobsKey(prefix), id);
-    },
-    async getCancelled(id) {
-      return redis.hget(cancelledJobsKey(prefix), id);
-    },
-    async allCancelled() {
-      return new Map(Object.entries(await redis.hgetall(cancelledJobsKey(prefix))));
-    },
+    add: (data) =>
+      run('add job', async () => {
+        const job = await queue.add(TRAIN_JOB_NAME, data, { ...jobOptions, jobId: newJobId() });
+        return {
+          id: job.id!,
+          state: 'waiting',
+          data,
+          progress: null,
+          result: null,
+          failedReason: null,
+          attemptsMade: 0,
+          attemptsStarted: 0,
+          maxAttempts: opts.attempts,
+          createdAt: job.timestamp,
+          processedOn: null,
+          finishedOn: null,
+        } satisfies JobRecord;
+      }),
+    get: (id) => run('read job', () => records.get(id)),
+    list: (state, start, end) => run('list jobs', () => records.list(state, start, end)),
+    counts: () =>
+      run('count jobs', () =>
+        queue.getJobCounts('waiting', 'delayed', 'prioritized', 'waiting-children', 'active', 'completed', 'failed') as Promise<
+          Record<ListableState, number>
+        >,
+      ),
+    failedReasons: () =>
+      run('read failure reasons', async () => {
+        const ids = await redis.zrange(queue.keys.failed!, '0', '-1');
+        const out = new Map<string, string>();
+        if (ids.length === 0) return out;
+        const pipe = redis.pipeline();
+        for (const id of ids) pipe.hget(queue.toKey(id), 'failedReason');
+        const res = (await pipe.exec()) ?? [];
+        ids.forEach((id, i) => out.set(id, String(res[i]?.[1] ?? '')));
+        return out;
+      }),
+    // 1 = removed; 0 = locked by a worker (it has just become active) or already gone.
+    remove: (id) => run('remove job', async () => (await queue.remove(id)) === 1),
+    setCancelFlag: (id) =>
+      run('set cancel flag', async () => {
+        await redis.set(cancelKey(prefix, id), '1', 'EX', CANCEL_FLAG_TTL_S);
+      }),
+    hasCancelFlag: (id) => run('read cancel flag', async () => (await redis.exists(cancelKey(prefix, id))) === 1),
+    recordCancelled: (id, snapshot) =>
+      run('record cancelled job', async () => {
+        await redis.hset(cancelled, id, snapshot);
+        if ((await redis.hlen(cancelled)) > CANCELLED_KEEP * 1.1) {
+          const all = await redis.hgetall(cancelled);
+          const byAge = Object.entries(all).sort(([, a], [, b]) => finishedOf(a) - finishedOf(b));
+          const drop = byAge.slice(0, byAge.length - CANCELLED_KEEP).map(([k]) => k);
+          if (drop.length) await redis.hdel(cancelled, ...drop);
+        }
+      }),
+    forgetCancelled: (id) =>
+      run('forget cancelled job', async () => {
+        await redis.hdel(cancelled, id);
+      }),
+    getCancelled: (id) => run('read cancelled job', () => redis.hget(cancelled, id)),
+    allCancelled: () => run('read cancelled jobs', async () => new Map(Object.entries(await redis.hgetall(cancelled)))),
+    workers: () => run('count workers', () => queue.getWorkersCount()),
     onJobEvent(id, fn) {
       startEvents();
       let set = listeners.get(id);
@@ -201,10 +171,16 @@ export function createTrainingQueue(opts: TrainingQueueOptions): TrainingQueue {
       };
     },
     async close() {
-      const closing: Promise<unknown>[] = [queue.close().catch(() => {})];
-      if (events) closing.push(events.close().catch(() => {}));
-      await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 2000).unref())]);
+      guard.close();
+      const closing: Promise<unknown>[] = [
+        queue.close().catch((err: unknown) => log.warn({ err }, 'closing the training queue failed')),
+      ];
+      if (events) closing.push(events.close().catch((err: unknown) => log.warn({ err }, 'closing the queue events failed')));
+      await withTimeout(Promise.all(closing), CLOSE_TIMEOUT_MS).catch(() =>
+        log.warn({ timeoutMs: CLOSE_TIMEOUT_MS }, 'the training queue did not close in time; dropping its connections'),
+      );
       if (eventsRedis) eventsRedis.disconnect();
+      await closeRedis(redis);
     },
   };
 }

@@ -1,3 +1,6 @@
+import type { Logger } from '../domain/logger.ts';
+import { withTimeout } from '../domain/with-timeout.ts';
+
 /** Readiness facts for GET /health/ready. */
 export interface HealthService {
   /** True when Redis answers a PING within the timeout. Never throws. */
@@ -13,43 +16,27 @@ export interface HealthServiceOptions {
   readonly workers?: () => Promise<number>;
   /** Default 1000 ms: a probe must answer quickly even when Redis hangs. */
   readonly timeoutMs?: number;
-}
-
-function withTimeout<T>(work: () => Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    timer.unref();
-    Promise.resolve().then(work).then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
+  /** Failed probes are logged here at debug (readiness answers false; the outage is logged by the connection). */
+  readonly logger?: Pick<Logger, 'debug'>;
 }
 
 export function createHealthService(opts: HealthServiceOptions): HealthService {
   const timeoutMs = opts.timeoutMs ?? 1000;
+  const probe = async <T>(what: string, fn: () => Promise<T>): Promise<{ value: T } | undefined> => {
+    try {
+      return { value: await withTimeout(Promise.resolve().then(fn), timeoutMs) };
+    } catch (err) {
+      opts.logger?.debug({ probe: what, err: err instanceof Error ? err.message : String(err) }, 'readiness probe failed');
+      return undefined;
+    }
+  };
   return {
     async redisReady() {
-      try {
-        await withTimeout(opts.ping, timeoutMs);
-        return true;
-      } catch {
-        return false;
-      }
+      return (await probe('redis ping', opts.ping)) !== undefined;
     },
     async workers() {
       if (!opts.workers) return null;
-      try {
-        return await withTimeout(opts.workers, timeoutMs);
-      } catch {
-        return null;
-      }
+      return (await probe('worker count', opts.workers))?.value ?? null;
     },
   };
 }

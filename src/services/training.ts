@@ -1,3 +1,4 @@
+import type { Logger } from '../domain/logger.ts';
 import * as tf from '@tensorflow/tfjs';
 import { AppError, isAppError } from '../errors.ts';
 import { PREPROCESSING } from '../imaging/decode.ts';
@@ -34,9 +35,7 @@ export interface TrainingRequest {
   readonly params: TrainingParams;
 }
 
-export interface TrainingLogger {
-  info(obj: object, msg?: string): void;
-}
+export type TrainingLogger = Pick<Logger, 'info'>;
 
 export interface TrainingContext {
   /**

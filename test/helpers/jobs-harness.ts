@@ -18,6 +18,7 @@ import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
+import { createTrainingQueue } from '../../src/queue/training-queue.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
 import { createHealthService } from '../../src/services/health.ts';
 import { createModelService } from '../../src/services/models.ts';
@@ -77,14 +78,13 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
   const store = createDatasetStore({ dataDir, defaultSize: 64 });
   const registry = createModelRegistry({ dataDir, defaultModel: config.defaultModelName });
   const redis = createRedis(config.redisUrl, 'producer');
-  const jobs = createTrainingJobService({
-    config,
+  const queue = createTrainingQueue({
     redis: redisFactory(opts.serviceRedisUrl ?? config.redisUrl),
-    datasets: store,
+    prefix: config.queuePrefix,
+    attempts: config.worker.attempts,
     backoffMs: opts.backoffMs ?? 500,
-    cancelWaitMs: 10_000,
-    pollMs: 250,
   });
+  const jobs = createTrainingJobService({ config, queue, datasets: store, cancelWaitMs: 10_000, pollMs: 250 });
   const deps: AppDeps = {
     config,
     engine: FAKE_ENGINE,

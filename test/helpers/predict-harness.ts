@@ -20,6 +20,7 @@ import { buildChestXRayNet } from '../../src/ml/model.ts';
 import { modelToArtifacts } from '../../src/ml/serialize.ts';
 import { toInputTensor } from '../../src/ml/standardize.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
+import { createModelEventSubscriber } from '../../src/queue/model-event-subscriber.ts';
 import { publishModelEvent, type ModelEvent } from '../../src/queue/model-events.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
 import { createHealthService } from '../../src/services/health.ts';
@@ -130,7 +131,7 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
     config,
     registry,
     metrics,
-    redis: redisFactory(opts.serviceRedisUrl ?? config.redisUrl),
+    modelEvents: createModelEventSubscriber({ redis: redisFactory(opts.serviceRedisUrl ?? config.redisUrl), prefix: config.queuePrefix }),
     ...(opts.refreshIntervalMs !== undefined ? { refreshIntervalMs: opts.refreshIntervalMs } : {}),
   });
   await predictions.start();

@@ -1,20 +1,10 @@
-import net from 'node:net';
+import { probeRedis } from '../../src/queue/redis-probe.ts';
 
 export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-export function redisAnswers(url = TEST_REDIS_URL, timeoutMs = 1000): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: hostname, port: Number(port || 6379) });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
-    sock.once('data', (d) => done(d.toString().startsWith('+PONG')));
-  });
+/** True when a Redis answers PING with PONG at the URL. */
+export async function redisAnswers(url = TEST_REDIS_URL, timeoutMs = 1000): Promise<boolean> {
+  return (await probeRedis(url, timeoutMs)) === 'pong';
 }
 
 /** A BullMQ prefix no other test file uses, so files never see each other's jobs. */

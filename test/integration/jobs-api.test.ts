@@ -203,11 +203,11 @@ describe('bad requests', () => {
   it('unknown dataset: 404 DATASET_NOT_FOUND; unknown job: 404 JOB_NOT_FOUND; malformed ids: 400', async () => {
     const r = await h.http.post('/v1/training-jobs').send({ datasetId: 'ds_aaaaaaaaaaaaaaaa' }).expect(404);
     expect(r.body.error.code).toBe('DATASET_NOT_FOUND');
-    expect((await h.http.get('/v1/training-jobs/2f1c0d3e-0000-4000-8000-000000000000').expect(404)).body.error.code).toBe('JOB_NOT_FOUND');
-    expect((await h.http.post('/v1/training-jobs/2f1c0d3e-0000-4000-8000-000000000000/cancel').expect(404)).body.error.code).toBe(
+    expect((await h.http.get('/v1/training-jobs/job_aaaaaaaaaaaaaaaa').expect(404)).body.error.code).toBe('JOB_NOT_FOUND');
+    expect((await h.http.post('/v1/training-jobs/job_aaaaaaaaaaaaaaaa/cancel').expect(404)).body.error.code).toBe(
       'JOB_NOT_FOUND',
     );
-    expect((await h.http.get('/v1/training-jobs/2f1c0d3e-0000-4000-8000-000000000000/events').expect(404)).body.error.code).toBe(
+    expect((await h.http.get('/v1/training-jobs/job_aaaaaaaaaaaaaaaa/events').expect(404)).body.error.code).toBe(
       'JOB_NOT_FOUND',
     );
     await h.http.get('/v1/training-jobs/..%2F..%2Fetc').expect(400);

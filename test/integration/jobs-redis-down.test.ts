@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { AppError } from '../../src/errors.ts';
 import { redisFactory } from '../../src/queue/connection.ts';
+import { createTrainingQueue } from '../../src/queue/training-queue.ts';
 import { createTrainingJobService } from '../../src/services/training-jobs.ts';
 import type { DatasetManifest } from '../../src/storage/dataset-store.ts';
 import { startJobsHarness, type JobsHarness } from '../helpers/jobs-harness.ts';
@@ -57,7 +58,7 @@ describe('Redis unreachable', () => {
   });
 
   it('reads, cancel and the event stream answer 503 fast too', async () => {
-    const id = '2f1c0d3e-0000-4000-8000-000000000000';
+    const id = 'job_aaaaaaaaaaaaaaaa';
     for (const [method, url] of [
       ['get', `/v1/training-jobs/${id}`],
       ['get', '/v1/training-jobs'],
@@ -105,7 +106,8 @@ describe('Redis stops and comes back', () => {
 
   it('works, fails fast while Redis is gone, then recovers on its own', async () => {
     const config = loadConfig({ ...h.env, REDIS_URL: `redis://127.0.0.1:${port}` });
-    const jobs = createTrainingJobService({ config, redis: redisFactory(config.redisUrl), datasets: h.store });
+    const queue = createTrainingQueue({ redis: redisFactory(config.redisUrl), prefix: config.queuePrefix, attempts: 1, backoffMs: 500 });
+    const jobs = createTrainingJobService({ config, queue, datasets: h.store });
     try {
       const first = await jobs.submit({ datasetId: ds.id, epochs: 1 });
       expect(first.status).toBe('queued');

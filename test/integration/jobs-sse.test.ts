@@ -10,7 +10,7 @@ import { errorHandlerPlugin } from '../../src/http/plugins/error-handler.ts';
 import trainingJobsRoutes from '../../src/http/training-jobs/routes.ts';
 import type { TrainingJobEvent, TrainingJobService, TrainingJobView } from '../../src/services/training-jobs.ts';
 
-const ID = '11111111-2222-4333-8444-555555555555';
+const ID = 'job_bbbbbbbbbbbbbbbb';
 const view = { id: ID, status: 'running' } as unknown as TrainingJobView;
 
 let app: FastifyInstance | undefined;
@@ -61,7 +61,7 @@ describe('GET /v1/training-jobs/:id/events', () => {
 
   it('answers 404 as JSON before streaming for an unknown job', async () => {
     const base = await start(async function* () {});
-    const res = await fetch(`${base}/v1/training-jobs/99999999-2222-4333-8444-555555555555/events`);
+    const res = await fetch(`${base}/v1/training-jobs/job_zzzzzzzzzzzzzzzz/events`);
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('JOB_NOT_FOUND');
   });

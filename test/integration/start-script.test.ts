@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { withTimeout as boundedBy } from '../../src/domain/with-timeout.ts';
 import { redisAnswers, uniquePrefix } from '../helpers/redis.ts';
 
 // `npm start` (scripts/start.ts) end to end: it must start its own redis-server when none answers,
@@ -42,6 +43,11 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The environment a process started with (NUL-separated /proc entries). */
+function environOf(pid: number): string[] {
+  return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+}
+
 function startScript(env: NodeJS.ProcessEnv): Run {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
@@ -69,17 +75,8 @@ async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<
   }
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  boundedBy(p, ms, () => new Error(`timed out after ${ms} ms waiting for ${what}`));
 
 /** Environment for one run: a free API port, a fresh DATA_DIR, and a Redis port nobody serves. */
 async function freshEnv(extra: NodeJS.ProcessEnv = {}) {
@@ -155,14 +152,43 @@ describe('npm start (scripts/start.ts)', () => {
     expect(await redisAnswers(redisUrl)).toBe(false);
   }, 240_000);
 
-  it('when the worker dies, stops the API and its redis-server and exits non-zero', async () => {
+  it('restarts a worker killed with SIGKILL while the API keeps serving; the malloc setting reaches neither', async () => {
+    const { env, port } = await freshEnv();
+    const { run, pids } = await startAndWaitReady(env, port);
+    // vitest runs with the trainer's malloc setting in its environment: npm start must not pass it on.
+    for (const pid of [pids.api, pids.worker]) expect({ pid, environ: environOf(pid).filter((v) => v.startsWith('MALLOC_')) }).toEqual({ pid, environ: [] });
+
+    process.kill(pids.worker, 'SIGKILL');
+    const out = await waitFor('the worker to be restarted', 60_000, () => {
+      const m = /restarted worker \(pid (\d+)\)/.exec(run.output());
+      return m ? { pid: Number(m[1]), text: run.output() } : undefined;
+    });
+    pidsToReap.push(out.pid);
+    expect(out.text).toMatch(/worker exited unexpectedly \(signal SIGKILL\); restarting it in 1 s \(the API keeps serving\)/);
+    expect(out.pid).not.toBe(pids.worker);
+    expect(alive(pids.api)).toBe(true);
+    // the API answered throughout, and sees the new worker once it has connected
+    expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+    await waitFor('the new worker to connect', 60_000, async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
+      const body = res ? ((await res.json().catch(() => ({}))) as { workers?: number }) : {};
+      return res?.status === 200 && body.workers === 1 ? true : undefined;
+    });
+
+    run.signal('SIGINT');
+    const exit = await withTimeout(run.exited, 60_000, 'npm start to exit after SIGINT');
+    expect({ exit, tail: run.output().slice(-3000) }).toMatchObject({ exit: { code: 0, signal: null } });
+    for (const [name, pid] of Object.entries({ ...pids, worker: out.pid })) expect({ name, alive: alive(pid) }).toEqual({ name, alive: false });
+  }, 240_000);
+
+  it('when the API dies, stops the worker and its redis-server and exits non-zero', async () => {
     const { env, port, redisUrl } = await freshEnv();
     const { run, pids } = await startAndWaitReady(env, port);
 
-    process.kill(pids.worker, 'SIGKILL');
-    const exit = await withTimeout(run.exited, 60_000, 'npm start to exit after its worker died');
+    process.kill(pids.api, 'SIGKILL');
+    const exit = await withTimeout(run.exited, 60_000, 'npm start to exit after its API died');
     expect(exit.code).not.toBe(0);
-    expect(run.output()).toMatch(/worker exited unexpectedly \(signal SIGKILL\); stopping the others/);
+    expect(run.output()).toMatch(/api exited unexpectedly \(signal SIGKILL\); stopping the others/);
     for (const [name, pid] of Object.entries(pids)) expect({ name, alive: alive(pid) }).toEqual({ name, alive: false });
     expect(await redisAnswers(redisUrl)).toBe(false);
   }, 240_000);

@@ -61,6 +61,7 @@ describe('loadConfig', () => {
       WORKER_LOCK_MS: '5000',
       WORKER_STALLED_CHECK_MS: '6000',
       JOB_ATTEMPTS: '1',
+      TRAINING_MEMORY_BUDGET: '8gib',
     });
     expect(c).toMatchObject({
       port: 8080,
@@ -75,7 +76,7 @@ describe('loadConfig', () => {
       limits: { uploadBytes: 512_000_000, requestBytes: 20 * 1024 ** 2, imagesPerRequest: 8, imagePixels: 4_000_000 },
       batching: { maxBatchSize: 32, maxWaitMs: 0 },
       modelCacheSize: 2,
-      worker: { lockDurationMs: 5000, stalledIntervalMs: 6000, attempts: 1 },
+      worker: { lockDurationMs: 5000, stalledIntervalMs: 6000, attempts: 1, memoryBudgetBytes: 8 * 1024 ** 3 },
     });
   });
 
@@ -135,6 +136,7 @@ describe('loadConfig', () => {
     ['WORKER_LOCK_MS', '10'],
     ['WORKER_STALLED_CHECK_MS', 'soon'],
     ['JOB_ATTEMPTS', '0'],
+    ['TRAINING_MEMORY_BUDGET', 'lots'],
     ['API_KEYS', 'short:admin'],
     ['API_KEYS', 'aaaaaaaaaaaaaaaa:root'],
   ])('%s=%j is refused with a message naming the variable', (variable, value) => {

@@ -9,8 +9,8 @@
 
 export const EXAMPLE_MODEL = 'chestxraynet';
 export const EXAMPLE_DATASET_ID = 'ds_q3v7kx2mzt4hw6ra';
-export const EXAMPLE_JOB_ID = '3f6c2a9e-8b41-4d7e-9a55-0c1e2f7b8d90';
-export const EXAMPLE_RUNNING_JOB_ID = 'b7d04e21-5c9a-4f3b-8e62-1a9d7c3f0e54';
+export const EXAMPLE_JOB_ID = 'job_kq24y3muvgpebann';
+export const EXAMPLE_RUNNING_JOB_ID = 'job_tw7i2edhowjfgyzv';
 /** The version the example job published and that `production` points at. */
 export const EXAMPLE_VERSION = 3;
 export const EXAMPLE_THRESHOLD = 0.6184;

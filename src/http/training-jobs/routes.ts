@@ -21,7 +21,7 @@ import {
 
 const tags = ['training-jobs'];
 
-const BAD_JOB_ID: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^[A-Za-z0-9-]{1,64}$'" };
+const BAD_JOB_ID: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^job_[a-z2-7]{16}$'" };
 const JOB_NOT_FOUND: ErrorExample = { code: 'JOB_NOT_FOUND', message: `Training job "${EXAMPLE_JOB_ID}" not found` };
 const QUEUE_DOWN: ErrorExample = { code: 'QUEUE_UNAVAILABLE', message: 'The job queue (Redis) is unavailable; try again shortly' };
 
@@ -69,6 +69,13 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
           },
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
+          422: {
+            code: 'TRAINING_TOO_LARGE',
+            message:
+              'Training with inputSize 512, filterMultiplier 8, batchSize 256 needs about 155.0 GB, more than the 8.6 GB training memory ' +
+              'budget (TRAINING_MEMORY_BUDGET); use a smaller batchSize, inputSize or filterMultiplier',
+            details: { estimatedBytes: 155_045_914_896, budgetBytes: 8_600_000_000 },
+          },
           503: QUEUE_DOWN,
         }),
       },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CANCELLED_REASON, INTERRUPTED_REASON, type TrainingJobData } from '../../../src/queue/names.ts';
 import { DEFAULT_TRAINING_PARAMS } from '../../../src/domain/training-params.ts';
-import type { JobRecord, QueueState } from '../../../src/queue/training-queue.ts';
+import type { JobRecord, QueueState } from '../../../src/queue/job-records.ts';
 import { parseFailedReason, statusOf, toView } from '../../../src/services/training-jobs.ts';
 
 const data: TrainingJobData = {
@@ -12,7 +12,7 @@ const data: TrainingJobData = {
   submittedAt: '2026-01-01T00:00:00.000Z',
 };
 const rec = (state: QueueState, extra: Partial<JobRecord> = {}): JobRecord => ({
-  id: 'j1',
+  id: 'job_aaaaaaaaaaaaaaaa',
   state,
   data,
   progress: null,
