@@ -15,8 +15,12 @@ const MiB = 1024 * 1024;
 
 /** Most memory one image may take to decode. */
 export const DEFAULT_MAX_DECODE_BYTES = 256 * MiB;
-/** Decodes running at once in this process, whoever asks (predict, explain, dataset import). */
-export const DECODE_CONCURRENCY = 2;
+/**
+ * Decodes running at once in this process, whoever asks (predict, explain, dataset import): the
+ * size of libuv's thread pool, where sharp runs them. Fewer would hold back the decodes of
+ * concurrent requests that the prediction batcher gathers; the memory is bounded by the budget.
+ */
+export const DECODE_CONCURRENCY = 4;
 /** Estimated decode memory of all decodes running at once; one decode may always run alone. */
 export const DECODE_BUDGET_BYTES = 320 * MiB;
 

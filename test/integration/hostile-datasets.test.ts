@@ -216,7 +216,7 @@ describe('memory of a real API process fed the worst images', () => {
         expect(a.body.error.code).toBe('IMAGE_TOO_COSTLY');
       }
     });
-    // The costliest images under the per-image limit: decoded, two at a time at most.
+    // The costliest images under the per-image limit: decoded, within the process decode budget.
     const accepted = [
       await blankPng(10000, 10000, { interlaced: true }),
       await flatJpeg(10000, 10000, { progressive: true, grey: true }),
