@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { deflateRawSync } from 'node:zlib';
 import { syntheticXray } from './synthetic-xray.ts';
 
 const run = promisify(execFile);
@@ -167,6 +168,8 @@ export interface Part10 {
   pixelData?: Uint8Array | { fragments: readonly Uint8Array[] };
   /** Write 128-byte preamble + DICM + meta (default) or only the data set. */
   preamble?: boolean;
+  /** Deflate the data set (PS3.5 A.5); give the deflated transfer syntax with it. */
+  deflate?: boolean;
 }
 
 /** A Part 10 file: preamble, "DICM", file meta group (explicit VR LE), the data set in explicit VR LE. */
@@ -193,7 +196,8 @@ export function writePart10(file: Part10): Uint8Array {
   } else if (pd) {
     pixel = encapsulated(pd.fragments);
   }
-  const dataset = concat([writeElements(file.elements), pixel]);
+  const plain = concat([writeElements(file.elements), pixel]);
+  const dataset = file.deflate ? new Uint8Array(deflateRawSync(plain)) : plain;
   if (file.preamble === false) return dataset;
   const prefix = new Uint8Array(132);
   prefix.set([0x44, 0x49, 0x43, 0x4d], 128);
@@ -217,6 +221,8 @@ export interface XrayOptions {
   extra?: readonly Element[];
   /** Leave out these tags. */
   omit?: readonly number[];
+  /** Write no PixelData element. */
+  noPixelData?: boolean;
 }
 
 export interface XrayDicom {
@@ -305,7 +311,7 @@ export function xrayDicom(opts: XrayOptions = {}): XrayDicom {
   const extra = opts.extra ?? [];
   const omit = new Set([...(opts.omit ?? []), ...extra.map((e) => e.tag)]);
   const elements = [...base.filter((e) => !omit.has(e.tag)), ...extra];
-  const bytes = writePart10({ transferSyntax: TS.explicitLE, elements, pixelData: pixels });
+  const bytes = writePart10({ transferSyntax: TS.explicitLE, elements, ...(opts.noPixelData ? {} : { pixelData: pixels }) });
   return { bytes, width, height, stored, picture };
 }
 

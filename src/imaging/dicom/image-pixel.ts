@@ -1,6 +1,6 @@
 /** The Image Pixel module (PS3.3 C.7.6.3): what the stored values look like, checked before decoding. */
 import { AppError } from '../../errors.ts';
-import { decimal, required, text, uint16, type DataSet } from './parse.ts';
+import { decimal, required, shown, text, uint16, type DataSet } from './parse.ts';
 import { TAGS } from './tags.ts';
 
 export type Photometric = 'MONOCHROME1' | 'MONOCHROME2';
@@ -26,7 +26,7 @@ export function readImagePixel(ds: DataSet, maxPixels: number): ImagePixel {
   if (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2') {
     throw new AppError(
       'UNSUPPORTED_IMAGE_FORMAT',
-      `${TAGS.photometricInterpretation.label} is ${photometric.slice(0, 32)}; only greyscale (MONOCHROME1, MONOCHROME2) is read`,
+      `${TAGS.photometricInterpretation.label} is ${shown(photometric, 32)}; only greyscale (MONOCHROME1, MONOCHROME2) is read`,
     );
   }
   const samples = uint16(ds, TAGS.samplesPerPixel) ?? 1;

@@ -59,16 +59,17 @@ function applyLut(lut: Lut, x: number): number {
   return lut.data[i <= 0 ? 0 : i >= lut.data.length ? lut.data.length - 1 : i]!;
 }
 
-function modalityFunction(ds: DataSet, image: ImagePixel): (stored: number) => number {
+/** The Modality LUT; `linear`: its extremes over a range of stored values are at the range's ends. */
+function modalityFunction(ds: DataSet, image: ImagePixel): { map: (stored: number) => number; linear: boolean } {
   const seq = items(ds, TAGS.modalityLutSequence);
   if (seq.length > 0) {
     const lut = readLut(seq[0]!, image.signed, TAGS.modalityLutSequence.label);
-    return (v) => applyLut(lut, v);
+    return { map: (v) => applyLut(lut, v), linear: false };
   }
   const slope = decimal(ds, TAGS.rescaleSlope) ?? 1;
   const intercept = decimal(ds, TAGS.rescaleIntercept) ?? 0;
   if (slope === 0) throw new AppError('IMAGE_CORRUPT', `${TAGS.rescaleSlope.label} is 0`);
-  return (v) => v * slope + intercept;
+  return { map: (v) => v * slope + intercept, linear: true };
 }
 
 type Voi = { kind: VoiKind; map: (x: number) => number } | undefined;
@@ -123,17 +124,20 @@ export function toGreyscale(stored: Int32Array, ds: DataSet, image: ImagePixel):
     if (v > max) max = v;
   }
   const span = max - min + 1;
-  const present = new Uint8Array(span);
-  for (let i = 0; i < stored.length; i++) present[stored[i]! - min] = 1;
-
   const modality = modalityFunction(ds, image);
+  // The output range over the values present: a LUT can map unused stored values anywhere.
+  let present: Uint8Array | undefined;
+  if (!modality.linear) {
+    present = new Uint8Array(span);
+    for (let i = 0; i < stored.length; i++) present[stored[i]! - min] = 1;
+  }
   const values = new Float64Array(span);
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < span; i++) {
-    const m = modality(min + i);
+    const m = modality.map(min + i);
     values[i] = m;
-    if (present[i]) {
+    if (!present || present[i]) {
       if (m < lo) lo = m;
       if (m > hi) hi = m;
     }

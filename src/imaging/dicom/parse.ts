@@ -65,7 +65,7 @@ export function parseFailure(err: unknown, what: string): AppError {
   const message = parserMessage(err).replace(/^dicomParser\.\w+: /, '');
   const short = /overread|overrun|past end|end of buffer|beyond|outside the bounds|out of range/i.test(message);
   const code = short ? 'IMAGE_TRUNCATED' : 'IMAGE_CORRUPT';
-  return new AppError(code, `DICOM ${what} is ${short ? 'truncated' : 'corrupt'} (${message.slice(0, 200)})`, undefined, {
+  return new AppError(code, `DICOM ${what} is ${short ? 'truncated' : 'corrupt'} (${shown(message, 200)})`, undefined, {
     cause: err,
   });
 }
@@ -74,7 +74,7 @@ function unsupported(uid: string): AppError {
   const name = refusedSyntaxName(uid);
   return new AppError(
     'DICOM_TRANSFER_SYNTAX_UNSUPPORTED',
-    `transfer syntax ${uid}${name ? ` (${name})` : ''} in ${TAGS.transferSyntaxUid.label} is not supported`,
+    `transfer syntax ${shown(uid)}${name ? ` (${name})` : ''} in ${TAGS.transferSyntaxUid.label} is not supported`,
   );
 }
 
@@ -160,7 +160,7 @@ export function decimal(ds: DataSet, tag: Tag, index = 0): number | undefined {
   const value = text(ds, tag, index);
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new AppError('IMAGE_CORRUPT', `${tag.label} is not a number ("${value.slice(0, 32)}")`);
+  if (!Number.isFinite(n)) throw new AppError('IMAGE_CORRUPT', `${tag.label} is not a number ("${shown(value, 32)}")`);
   return n;
 }
 
@@ -176,4 +176,11 @@ export function required(ds: DataSet, tag: Tag): number {
   const value = uint16(ds, tag);
   if (value === undefined) throw new AppError('IMAGE_CORRUPT', `DICOM image has no ${tag.label}`);
   return value;
+}
+
+/** A value echoed in an error message: printable ASCII only, bounded. */
+export function shown(value: string, max = 64): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = value.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}...` : clean;
 }

@@ -1,6 +1,6 @@
 /** What the reader accepts: image SOP classes, configured modalities and (optionally) no lateral views. */
 import { AppError } from '../../errors.ts';
-import { text, type DataSet } from './parse.ts';
+import { shown, text, type DataSet } from './parse.ts';
 import { TAGS } from './tags.ts';
 
 const IMAGE_SOP_CLASSES: Readonly<Record<string, string>> = {
@@ -62,7 +62,7 @@ export function checkSopClass(ds: DataSet): void {
   const uid = text(ds, TAGS.sopClassUid);
   if (uid === undefined || uid in IMAGE_SOP_CLASSES) return;
   const known = NON_IMAGE_SOP_CLASSES[uid] ?? (uid.startsWith('1.2.840.10008.5.1.4.1.1.88.') ? 'Structured Report' : undefined);
-  const what = known ? `${uid} (${known}) is not an image` : `${uid.slice(0, 64)} is not an image storage SOP class this reader accepts`;
+  const what = known ? `${uid} (${known}) is not an image` : `${shown(uid)} is not an image storage SOP class this reader accepts`;
   throw new AppError('DICOM_NOT_AN_IMAGE', `${TAGS.sopClassUid.label} ${what}`);
 }
 
@@ -79,7 +79,7 @@ export function checkModality(ds: DataSet, accepted: readonly string[] | null): 
   if (!accepted.includes(modality)) {
     throw new AppError(
       'DICOM_MODALITY_NOT_ACCEPTED',
-      `${TAGS.modality.label} ${modality.slice(0, 16)} is not accepted; accepted: ${accepted.join(', ')}`,
+      `${TAGS.modality.label} ${shown(modality, 16)} is not accepted; accepted: ${accepted.join(', ')}`,
     );
   }
 }
@@ -88,6 +88,6 @@ export function checkViewPosition(ds: DataSet, refuseLateral: boolean): void {
   if (!refuseLateral) return;
   const view = text(ds, TAGS.viewPosition)?.toUpperCase();
   if (view !== undefined && LATERAL_VIEW_POSITIONS.includes(view)) {
-    throw new AppError('DICOM_VIEW_NOT_ACCEPTED', `${TAGS.viewPosition.label} ${view} is a lateral view; frontal (PA, AP) views are read`);
+    throw new AppError('DICOM_VIEW_NOT_ACCEPTED', `${TAGS.viewPosition.label} ${shown(view, 16)} is a lateral view; frontal (PA, AP) views are read`);
   }
 }

@@ -1,8 +1,11 @@
 /** Raw sample arrays the codecs hand to the pixel pipeline: unsigned bit patterns, one per pixel. */
+import { endianness } from 'node:os';
 import { AppError } from '../../../errors.ts';
 import type { ImagePixel } from '../image-pixel.ts';
 
 export type Samples = Uint8Array | Uint16Array;
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
 /** Little-endian bytes (1 or 2 per sample) as samples, copied so no view outlives its source. */
 export function samplesFromBytes(bytes: Uint8Array, bytesPerSample: 1 | 2, count: number): Samples {
@@ -10,6 +13,7 @@ export function samplesFromBytes(bytes: Uint8Array, bytesPerSample: 1 | 2, count
     throw new AppError('IMAGE_TRUNCATED', `pixel data holds ${bytes.length} bytes; the image needs ${count * bytesPerSample}`);
   }
   if (bytesPerSample === 1) return bytes.slice(0, count);
+  if (LITTLE_ENDIAN_HOST && bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, count).slice();
   const out = new Uint16Array(count);
   for (let i = 0, j = 0; i < count; i++, j += 2) out[i] = bytes[j]! | (bytes[j + 1]! << 8);
   return out;

@@ -24,6 +24,9 @@ interface WasmDecoder {
 
 type WasmModule = Record<string, new () => WasmDecoder>;
 
+/** Emscripten module settings: the codecs' own diagnostics go nowhere (the reader never logs). */
+const SILENT = Object.freeze({ print: () => undefined, printErr: () => undefined });
+
 const require = createRequire(import.meta.url);
 
 export interface Decoded {
@@ -43,8 +46,8 @@ export class WasmCodec {
 
   private load(): Promise<WasmModule> {
     this.instance ??= (async () => {
-      const factory = require(this.specifier) as () => Promise<WasmModule>;
-      return factory();
+      const factory = require(this.specifier) as (settings: typeof SILENT) => Promise<WasmModule>;
+      return factory({ ...SILENT });
     })();
     return this.instance;
   }
