@@ -180,7 +180,6 @@ export function required(ds: DataSet, tag: Tag): number {
 
 /** A value echoed in an error message: printable ASCII only, bounded. */
 export function shown(value: string, max = 64): string {
-  // eslint-disable-next-line no-control-regex
   const clean = value.replace(/[^\x20-\x7e]/g, '?');
   return clean.length > max ? `${clean.slice(0, max)}...` : clean;
 }

@@ -41,7 +41,8 @@ describe('fuzzing', () => {
     const outcomes: Record<string, { ok: number; refused: Record<number, number> }> = {};
     for (const [name, original] of files) {
       await expect(decodeDicom(original, { keySecret: 'fuzz-secret-0123456' })).resolves.toBeTruthy();
-      const tally = (outcomes[name] = { ok: 0, refused: {} });
+      const tally: { ok: number; refused: Record<number, number> } = { ok: 0, refused: {} };
+      outcomes[name] = tally;
       for (let i = 0; i < CASES_PER_FILE; i++) {
         let bytes: Uint8Array;
         // Truncations; a few or many flips anywhere; flips in the first 1200 bytes (meta and header attributes).

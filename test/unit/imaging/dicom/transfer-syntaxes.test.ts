@@ -3,6 +3,7 @@
  * from a synthetic X-ray at 256x320 in 8 and 12 bits: lossless encodings give exactly the source's
  * stored values and output pixels, lossy ones stay within a stated mean absolute difference.
  */
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeDicom, readStoredValues, type DicomImage } from '../../../../src/imaging/dicom/index.ts';
 import {
@@ -17,7 +18,7 @@ import {
 } from '../../../helpers/dicom-files.ts';
 
 const SECRET = 'test-secret-0123456789';
-const tools = await Promise.all(['dcmconv', 'dcmcjpeg', 'dcmcjpls', 'dcmcrle', 'opj_compress', 'dciodvfy'].map(haveTool));
+const tools = await Promise.all(['dcmconv', 'dcmcjpeg', 'dcmcjpls', 'dcmcrle', 'img2dcm', 'opj_compress', 'dciodvfy'].map(haveTool));
 const toolsMissing = tools.includes(false);
 if (toolsMissing) console.warn('DICOM transfer-syntax tests skipped: dcmtk, dicom3tools or opj_compress not installed');
 
@@ -139,5 +140,22 @@ describe.skipIf(toolsMissing)('JPEG extended with 12-bit samples', () => {
       code: 'DICOM_TRANSFER_SYNTAX_UNSUPPORTED',
       message: expect.stringContaining(TS.jpegExtended),
     });
+  });
+});
+
+describe.skipIf(toolsMissing)('a JPEG picture wrapped by img2dcm', () => {
+  it('decodes to the pixels sharp decodes from the JPEG itself', async () => {
+    const src = xrayDicom();
+    const jpeg = await sharp(Buffer.from(src.picture), { raw: { width: 256, height: 320, channels: 1 } })
+      .toColourspace('b-w')
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    const keys = ['(0008,0060)=CR', '(0020,0060)=', '(0028,1050)=128', '(0028,1051)=256'].flatMap((k) => ['-k', k]);
+    const file = await transcode(jpeg, 'img2dcm', ['-i', 'JPEG', ...keys], 'out.dcm', 'in.jpg');
+    const image = await decodeDicom(file, { keySecret: SECRET });
+    expect(image.header.transferSyntaxUid).toBe(TS.jpegBaseline);
+    const viaSharp = await sharp(jpeg).toColourspace('b-w').raw().toBuffer();
+    expect(meanAbsDiff(image.pixels, viaSharp)).toBe(0);
+    expect(await dciodvfyErrors(file)).toEqual([]);
   });
 });
