@@ -29,6 +29,8 @@ export interface DicomHeader {
   transferSyntax: string;
   /** The transfer syntax is lossy (the pixels are not the acquired ones bit for bit). */
   lossyTransferSyntax: boolean;
+  /** The pixels were lossy-compressed at some point: LossyImageCompression (0028,2110) is 01, or the syntax is lossy. */
+  lossyImageCompression: boolean;
   sopClassUid: string | null;
   sopClass: string | null;
   /** Which VOI transformation made the 8-bit picture. */
@@ -66,6 +68,7 @@ export function deidentifiedHeader(ds: DataSet, image: ImagePixel, syntax: Trans
     transferSyntaxUid: syntax.uid,
     transferSyntax: syntax.name,
     lossyTransferSyntax: syntax.lossy,
+    lossyImageCompression: syntax.lossy || text(ds, TAGS.lossyImageCompression) === '01',
     // Private SOP class UIDs carry an organisation root, so only standard ones are passed on.
     sopClassUid: standardClass,
     sopClass: sopClassName(standardClass ?? undefined) ?? null,

@@ -36,6 +36,7 @@ export const TAGS = Object.freeze({
   rescaleIntercept: t(0x0028, 0x1052, 'RescaleIntercept'),
   rescaleSlope: t(0x0028, 0x1053, 'RescaleSlope'),
   voiLutFunction: t(0x0028, 0x1056, 'VOILUTFunction'),
+  lossyImageCompression: t(0x0028, 0x2110, 'LossyImageCompression'),
   modalityLutSequence: t(0x0028, 0x3000, 'ModalityLUTSequence'),
   lutDescriptor: t(0x0028, 0x3002, 'LUTDescriptor'),
   lutData: t(0x0028, 0x3006, 'LUTData'),

@@ -97,6 +97,7 @@ describe.skipIf(toolsMissing).each([8, 12])('%i-bit source', (bits) => {
       const image = await decodeDicom(file, { keySecret: SECRET });
       expect(image.header.transferSyntaxUid).toBe(enc.syntax);
       expect([image.width, image.height]).toEqual([256, 320]);
+      expect(image.header.lossyImageCompression).toBe(enc.tolerance !== undefined);
       if (enc.tolerance === undefined) {
         expect(Buffer.from((await readStoredValues(file)).buffer).equals(Buffer.from(src.stored.buffer))).toBe(true);
         expect(Buffer.from(image.pixels).equals(Buffer.from(reference.pixels))).toBe(true);
