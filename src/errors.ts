@@ -52,6 +52,12 @@ export const ERROR_CATALOGUE = {
   DATASET_CLASSES_INVALID: 422,
   // 422: valid training parameters whose estimated peak memory exceeds TRAINING_MEMORY_BUDGET
   TRAINING_TOO_LARGE: 422,
+  // DICOM input (src/imaging/dicom): every message names the attribute or transfer syntax concerned
+  DICOM_TRANSFER_SYNTAX_UNSUPPORTED: 415,
+  DICOM_NOT_AN_IMAGE: 422,
+  DICOM_MODALITY_NOT_ACCEPTED: 422,
+  DICOM_VIEW_NOT_ACCEPTED: 422,
+  DICOM_MULTI_FRAME: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
