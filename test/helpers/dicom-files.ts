@@ -266,8 +266,8 @@ export function xrayDicom(opts: XrayOptions = {}): XrayDicom {
   const view = new DataView(pixels.buffer);
   for (let f = 0; f < frames; f++) {
     for (let i = 0; i < n; i++) {
-      // Later frames differ (inverted) so a test can tell which frame came out.
-      const v = f === 0 ? stored[i]! : max - offset - stored[i]! - offset;
+      // Later frames are the first one inverted, so a test can tell which frame came out.
+      const v = f === 0 ? stored[i]! : max - 2 * offset - stored[i]!;
       const raw = v & ((1 << bitsStored) - 1);
       if (bytesPer === 1) pixels[f * n + i] = raw;
       else view.setUint16((f * n + i) * 2, raw, true);
@@ -368,7 +368,6 @@ export async function openJpegCodestream(
 
 /** The same data set with encapsulated pixel data (fragments) under another transfer syntax. */
 export function encapsulate(source: XrayDicom, transferSyntax: string, fragments: readonly Uint8Array[], extra: readonly Element[] = []): Uint8Array {
-  // Rebuild from the explicit file's elements: simplest is to write again with the same options.
   const elements = readBackElements(source.bytes).filter((e) => !extra.some((x) => x.tag === e.tag));
   return writePart10({ transferSyntax, elements: [...elements, ...extra], pixelData: { fragments } });
 }
