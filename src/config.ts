@@ -64,7 +64,7 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
 function bytes(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$/i.exec(raw);
+  const m = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?$/i.exec(raw.trim());
   if (!m) throw new ConfigError(name, `must be a size such as 2147483648, 512mb or 2gib (got "${raw}")`);
   const unit = (m[2] ?? 'b').toLowerCase();
   const mult = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 }[unit]!;

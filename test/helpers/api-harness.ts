@@ -16,6 +16,7 @@ import { assertContractHeld, buildCheckedApp } from './contract.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { EngineInfo } from '../../src/ml/engine.ts';
+import type { JobStatus } from '../../src/services/training-jobs.ts';
 import { closeRedis, createRedis } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
@@ -61,6 +62,11 @@ export interface HarnessOptions {
   healthRedisUrl?: string;
 }
 
+/** A service member this harness does not serve: reaching it means a request got past validation. */
+const notServed = async (): Promise<never> => {
+  throw new Error('not served by the api harness');
+};
+
 export async function startHarness(testFile: string, opts: HarnessOptions = {}): Promise<Harness> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cxr-api-'));
   const config = loadConfig({
@@ -92,12 +98,20 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
       },
     }),
     models: createModelService({ registry, publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e) }),
-    // Fakes confined to tests: only the members the api's routes call.
-    predictions: { loaded: () => fake.loaded } as unknown as AppDeps['predictions'],
+    // Stand-ins for the other engineers' services: the members these routes read answer from
+    // `fake`; predicting and the job routes are not served by this harness (other harnesses are).
+    predictions: { loaded: () => fake.loaded, predict: notServed, explain: notServed },
     jobs: {
-      datasetInUse: async (id: string) => fake.inUse.has(id),
-      counts: async () => fake.counts,
-    } as unknown as AppDeps['jobs'],
+      counts: async () => fake.counts as Record<JobStatus, number>,
+      submit: notServed,
+      get: notServed,
+      list: notServed,
+      cancel: notServed,
+      events: async function* () {
+        yield* [];
+        throw new Error('not served by the api harness');
+      },
+    },
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
   };

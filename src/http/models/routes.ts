@@ -1,8 +1,9 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../../app.ts';
+import type { Config } from '../../config.ts';
+import type { ModelService } from '../../services/models.ts';
 import { errorResponses, type ErrorExample } from '../schemas/error.ts';
 import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
-import { typeboxValidator } from '../schemas/validator.ts';
 import {
   AliasMovedResponse,
   AliasParams,
@@ -11,12 +12,17 @@ import {
   ModelsListed,
   NoContent,
   SetAliasRequest,
-  type SetAliasBody,
   VersionFound,
   VersionParams,
 } from './schemas.ts';
 
 const tags = ['models'];
+
+/** What these routes use: the default model name and the model service. */
+export interface ModelRouteDeps {
+  readonly config: Pick<Config, 'defaultModelName'>;
+  readonly models: Pick<ModelService, 'list' | 'get' | 'getVersion' | 'deleteVersion' | 'setAlias' | 'deleteAlias'>;
+}
 
 const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/name expected string to match '^[a-z0-9][a-z0-9-]{0,62}$'" };
 const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version expected integer to be greater or equal to 1' };
@@ -31,9 +37,9 @@ const VERSION_NOT_FOUND: ErrorExample = {
  * The model registry: list models and versions, delete versions, and move aliases (promote or
  * roll back). Reading needs a predict or admin key (clients choose versions); changing needs admin.
  */
-export default async function modelsRoutes(app: FastifyInstance, opts: { deps: AppDeps }): Promise<void> {
+export default async function modelsRoutes(fastify: FastifyInstance, opts: { deps: ModelRouteDeps }): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { models, config } = opts.deps;
-  app.setValidatorCompiler(typeboxValidator);
 
   app.get('/v1/models', {
     config: { auth: 'predict' },
@@ -47,7 +53,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async () => ({ defaultModel: config.defaultModelName, models: await models.list() }),
   });
 
-  app.get<{ Params: ModelParams }>('/v1/models/:name', {
+  app.get('/v1/models/:name', {
     config: { auth: 'predict' },
     schema: {
       tags,
@@ -59,7 +65,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async (request) => models.get(request.params.name),
   });
 
-  app.get<{ Params: VersionParams }>('/v1/models/:name/versions/:version', {
+  app.get('/v1/models/:name/versions/:version', {
     config: { auth: 'predict' },
     schema: {
       tags,
@@ -72,7 +78,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async (request) => models.getVersion(request.params.name, request.params.version),
   });
 
-  app.delete<{ Params: VersionParams }>('/v1/models/:name/versions/:version', {
+  app.delete('/v1/models/:name/versions/:version', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -95,11 +101,11 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     },
     handler: async (request, reply) => {
       await models.deleteVersion(request.params.name, request.params.version);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 
-  app.put<{ Params: AliasParams; Body: SetAliasBody }>('/v1/models/:name/aliases/:alias', {
+  app.put('/v1/models/:name/aliases/:alias', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -122,7 +128,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async (request) => models.setAlias(request.params.name, request.params.alias, request.body.version),
   });
 
-  app.delete<{ Params: AliasParams }>('/v1/models/:name/aliases/:alias', {
+  app.delete('/v1/models/:name/aliases/:alias', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -144,7 +150,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     },
     handler: async (request, reply) => {
       await models.deleteAlias(request.params.name, request.params.alias);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 }
