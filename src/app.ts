@@ -41,6 +41,9 @@ export interface AppDeps {
   metrics: AppMetrics;
 }
 
+/** Longest path parameter the router matches. */
+const MAX_PARAM_LENGTH = 1000;
+
 /** Default body limit for JSON routes; routes taking images or archives set their own. */
 const JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -66,6 +69,9 @@ export function serverOptions(deps: AppDeps): FastifyServerOptions {
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     frameworkErrors,
     clientErrorHandler,
+    // Path parameters up to this length reach the validator (ids are at most 64 characters), so an
+    // over-long id is refused like any other malformed one; longer ones are refused by the router.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     schemaErrorFormatter: formatValidationErrors,
     bodyLimit: JSON_BODY_LIMIT,
     // Closing: new requests on kept-alive connections get 503 while in-flight ones finish.

@@ -126,8 +126,10 @@ export function imageDocumentedForms(maxImages: number, path: string) {
 const DATA_URL_HEADER_MAX = 256;
 /** The header between `data:` and the comma: a media type, parameters, `;base64` last (a bounded input: linear anyway). */
 const DATA_URL_HEADER = /^[\w!#$&^.+-]*(?:\/[\w!#$&^.+-]*)?(?:;[\w-]+=[^;,]*)*;base64$/i;
-const BASE64 = /^[\w+/-]*={0,2}$/;
-const WHITESPACE = /[\t\n\r ]/g;
+/** A character that is neither base64 (either alphabet, padding) nor a line break or space. */
+const NOT_BASE64 = /[^\w\t\n\r +/=-]/;
+const WHITESPACE = /[\t\n\r ]/;
+const WHITESPACE_ALL = /[\t\n\r ]/g;
 
 /**
  * The base64 text of a `data:...;base64,` URL, or null when it is not one. The comma is looked for
@@ -142,16 +144,19 @@ function dataUrlPayload(text: string): string | null {
 
 /**
  * Strict base64 (standard or URL-safe alphabet, padding optional, line breaks ignored) -> bytes;
- * null when invalid. Linear in the length of `text`: a prefix check, one whitespace pass and one
- * anchored character-class match.
+ * null when invalid. Linear in the length of `text`, with no backtracking: a bounded prefix check,
+ * a search for any foreign character, and a whitespace pass only when there is whitespace.
  */
 export function decodeBase64(text: string): Buffer | null {
   const payload = text.startsWith('data:') ? dataUrlPayload(text) : text;
-  if (payload === null) return null;
-  const s = payload.replace(WHITESPACE, '');
-  if (!BASE64.test(s) || s.length % 4 === 1) return null;
-  // Padding only completes the last group of four.
-  if (s.endsWith('=') && s.length % 4 !== 0) return null;
+  if (payload === null || NOT_BASE64.test(payload)) return null;
+  const s = WHITESPACE.test(payload) ? payload.replace(WHITESPACE_ALL, '') : payload;
+  if (s.length % 4 === 1) return null;
+  // Padding: at most two `=`, only at the end, and only completing the last group of four.
+  const pad = s.indexOf('=');
+  if (pad !== -1) {
+    if (pad < s.length - 2 || s.charCodeAt(s.length - 1) !== 0x3d || s.length % 4 !== 0) return null;
+  }
   return Buffer.from(s, 'base64');
 }
 

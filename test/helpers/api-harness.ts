@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import supertest from 'supertest';
 import type { AppDeps } from '../../src/app.ts';
@@ -60,6 +60,10 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Health pings this Redis instead (e.g. a closed port, to see readiness fail). */
   healthRedisUrl?: string;
+  /** The app's logger (default: none). */
+  logger?: FastifyBaseLogger;
+  /** Adds root hooks to the app before its routes (see buildCheckedApp). */
+  instrument?: (app: FastifyInstance) => void;
 }
 
 /** A service member this harness does not serve: reaching it means a request got past validation. */
@@ -88,7 +92,7 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
   const deps: AppDeps = {
     config,
     engine: FAKE_ENGINE,
-    logger: false,
+    logger: opts.logger ?? false,
     datasets: createDatasetService({
       store,
       uploadLimitBytes: config.limits.uploadBytes,
@@ -115,7 +119,7 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
   };
-  const app = await buildCheckedApp(deps);
+  const app = await buildCheckedApp(deps, opts.instrument);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const http = supertest.agent(app.server);
 

@@ -109,7 +109,7 @@ export default async function datasetsRoutes(fastify: FastifyInstance, opts: { d
       response: {
         200: DatasetFound,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^ds_[a-z2-7]{16}$'" },
+          400: { code: 'VALIDATION_FAILED', message: 'params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")', details: { errors: ['params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")'] } },
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
         }),
       },
@@ -128,7 +128,7 @@ export default async function datasetsRoutes(fastify: FastifyInstance, opts: { d
       response: {
         204: NoContent,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^ds_[a-z2-7]{16}$'" },
+          400: { code: 'VALIDATION_FAILED', message: 'params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")', details: { errors: ['params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")'] } },
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
           409: {
             code: 'DATASET_IN_USE',

@@ -5,7 +5,7 @@ import type { Config } from '../../config.ts';
 import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
 import { hideBinaryBody, imageDocumentedForms, imageJsonBody, readImages, registerImageInput } from '../image-input.ts';
 import { IMAGE_ERRORS, Label, ModelRef, Probability, Threshold } from '../predict/schemas.ts';
-import { errorResponses } from '../schemas/error.ts';
+import { errorResponses, JSON_TOO_DEEP } from '../schemas/error.ts';
 import { EXAMPLE_HEATMAP_BASE64, EXAMPLE_MODEL, EXAMPLE_THRESHOLD, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { AliasName, ModelName, VersionNumber } from '../schemas/ids.ts';
 import { documentedBody } from '../schemas/openapi.ts';
@@ -146,7 +146,8 @@ export default async function explainRoutes(fastify: FastifyInstance, opts: { de
         ...errorResponses({
           400: [
             { code: 'BAD_REQUEST', message: 'send exactly one image (got 2)' },
-            { code: 'VALIDATION_FAILED', message: 'body/images must NOT have more than 1 items' },
+            { code: 'VALIDATION_FAILED', message: 'body/images: expected array length to be less or equal to 1', details: { errors: ['body/images: expected array length to be less or equal to 1'] } },
+            JSON_TOO_DEEP,
           ],
           404: IMAGE_ERRORS[404],
           413: { code: 'IMAGE_TOO_LARGE', message: 'image: image is 12000x9000 (108.0 megapixels); the limit is 100.0 megapixels', details: { index: 0 } },

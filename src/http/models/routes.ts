@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { ModelService } from '../../services/models.ts';
-import { errorResponses, type ErrorExample } from '../schemas/error.ts';
+import { BODY_TOO_LARGE, errorResponses, JSON_TOO_DEEP, type ErrorExample } from '../schemas/error.ts';
 import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import {
   AliasMovedResponse,
@@ -24,8 +24,8 @@ export interface ModelRouteDeps {
   readonly models: Pick<ModelService, 'list' | 'get' | 'getVersion' | 'deleteVersion' | 'setAlias' | 'deleteAlias'>;
 }
 
-const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/name expected string to match '^[a-z0-9][a-z0-9-]{0,62}$'" };
-const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version expected integer to be greater or equal to 1' };
+const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")', details: { errors: ['params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")'] } };
+const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")', details: { errors: ['params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")'] } };
 const MODEL_NOT_FOUND: ErrorExample = { code: 'MODEL_NOT_FOUND', message: 'No model named "chestxraynet-v2"', details: { name: 'chestxraynet-v2' } };
 const VERSION_NOT_FOUND: ErrorExample = {
   code: 'VERSION_NOT_FOUND',
@@ -119,7 +119,8 @@ export default async function modelsRoutes(fastify: FastifyInstance, opts: { dep
       response: {
         200: AliasMovedResponse,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: 'body/version expected integer to be greater or equal to 1' },
+          400: [{ code: 'VALIDATION_FAILED', message: 'body/version: must be an integer >= 1 and <= 9007199254740991 (got "3")', details: { errors: ['body/version: must be an integer >= 1 and <= 9007199254740991 (got "3")'] } }, JSON_TOO_DEEP],
+          413: BODY_TOO_LARGE,
           404: [VERSION_NOT_FOUND, MODEL_NOT_FOUND],
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
         }),
@@ -139,7 +140,7 @@ export default async function modelsRoutes(fastify: FastifyInstance, opts: { dep
       response: {
         204: NoContent,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: "params/alias expected string to match '^[a-z][a-z0-9-]{0,31}$'" },
+          400: { code: 'VALIDATION_FAILED', message: 'params/alias: must match ^[a-z][a-z0-9-]{0,31}$ (got "Production")', details: { errors: ['params/alias: must match ^[a-z][a-z0-9-]{0,31}$ (got "Production")'] } },
           404: {
             code: 'ALIAS_NOT_FOUND',
             message: `Model '${EXAMPLE_MODEL}' has no alias "staging"`,

@@ -35,6 +35,7 @@ const FRAMEWORK_CODES: Readonly<Record<string, { code: ErrorCode; message?: stri
   FST_INVALID_JSON_FIELD_ERROR: { code: 'BAD_REQUEST', message: 'A multipart field declared as JSON is not valid JSON' },
   FST_MP_PREMATURE_CLOSE: { code: 'BAD_REQUEST', message: 'The request ended before the multipart body was complete' },
   FST_ERR_BAD_URL: { code: 'BAD_REQUEST', message: 'Malformed URL' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'VALIDATION_FAILED', message: 'params: a path parameter is longer than 1000 characters' },
 };
 
 /** Busboy reports malformed multipart bodies as plain Errors without a code. */

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
 import { hideBinaryBody, imageDocumentedForms, imageJsonBody, readImages, registerImageInput } from '../image-input.ts';
-import { errorResponses } from '../schemas/error.ts';
+import { errorResponses, JSON_TOO_DEEP } from '../schemas/error.ts';
 import { EXAMPLE_MODEL } from '../schemas/examples.ts';
 import { documentedBody } from '../schemas/openapi.ts';
 import { IMAGE_ERRORS, ModelParams, PredictAnswer, TargetQuery } from './schemas.ts';
@@ -18,7 +18,8 @@ const tags = ['predict'];
 const ERRORS = errorResponses({
   400: [
     { code: 'BAD_REQUEST', message: 'images[1] is not valid base64', details: { index: 1 } },
-    { code: 'VALIDATION_FAILED', message: 'body/images must NOT have fewer than 1 items' },
+    { code: 'VALIDATION_FAILED', message: 'body/images: expected array length to be greater or equal to 1', details: { errors: ['body/images: expected array length to be greater or equal to 1'] } },
+    JSON_TOO_DEEP,
   ],
   ...IMAGE_ERRORS,
 });

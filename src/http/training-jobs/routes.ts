@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TrainingJobEvent, TrainingJobService } from '../../services/training-jobs.ts';
-import { errorResponses, type ErrorExample } from '../schemas/error.ts';
+import { BODY_TOO_LARGE, errorResponses, JSON_TOO_DEEP, type ErrorExample } from '../schemas/error.ts';
 import { EXAMPLE_DATASET_ID, EXAMPLE_JOB_ID } from '../schemas/examples.ts';
 import { formatValidationErrors } from '../schemas/validator.ts';
 import {
@@ -20,7 +20,7 @@ import {
 
 const tags = ['training-jobs'];
 
-const BAD_JOB_ID: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^[A-Za-z0-9-]{1,64}$'" };
+const BAD_JOB_ID: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/id: must match ^[A-Za-z0-9-]{1,64}$ (got "job 7")', details: { errors: ['params/id: must match ^[A-Za-z0-9-]{1,64}$ (got "job 7")'] } };
 const JOB_NOT_FOUND: ErrorExample = { code: 'JOB_NOT_FOUND', message: `Training job "${EXAMPLE_JOB_ID}" not found` };
 const QUEUE_DOWN: ErrorExample = { code: 'QUEUE_UNAVAILABLE', message: 'The job queue (Redis) is unavailable; try again shortly' };
 
@@ -67,11 +67,15 @@ export default async function trainingJobsRoutes(fastify: FastifyInstance, opts:
       response: {
         202: { ...JobQueued, headers: { location: Type.String({ examples: [`/v1/training-jobs/${EXAMPLE_JOB_ID}`] }) } },
         ...errorResponses({
-          400: {
-            code: 'VALIDATION_FAILED',
-            message: 'Invalid training job: /epochs: must be an integer >= 1 and <= 200 (got 500)',
-            details: { errors: ['/epochs: must be an integer >= 1 and <= 200 (got 500)'] },
-          },
+          400: [
+            {
+              code: 'VALIDATION_FAILED',
+              message: 'Invalid training job: body/epochs: must be an integer >= 1 and <= 200 (got 500)',
+              details: { errors: ['body/epochs: must be an integer >= 1 and <= 200 (got 500)'] },
+            },
+            JSON_TOO_DEEP,
+          ],
+          413: BODY_TOO_LARGE,
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
           503: QUEUE_DOWN,
@@ -95,7 +99,7 @@ export default async function trainingJobsRoutes(fastify: FastifyInstance, opts:
       querystring: ListQuery,
       response: {
         200: JobsListed,
-        ...errorResponses({ 400: { code: 'VALIDATION_FAILED', message: 'querystring/status expected union value' }, 503: QUEUE_DOWN }),
+        ...errorResponses({ 400: { code: 'VALIDATION_FAILED', message: 'querystring/status: must be one of "queued", "running", "completed", "failed", "cancelled" (got "done")', details: { errors: ['querystring/status: must be one of "queued", "running", "completed", "failed", "cancelled" (got "done")'] } }, 503: QUEUE_DOWN }),
       },
     },
     handler: async (request) => ({
