@@ -2,7 +2,9 @@
  * An API app for integration tests of the api's own routes: real dataset store and model registry
  * in a fresh temp DATA_DIR, real Redis (health pings, model events), real HTTP on an ephemeral
  * port. The prediction and training-job services are other engineers' and are replaced here by
- * small fakes that answer only what these routes ask (loaded(), datasetInUse(), counts()).
+ * stand-ins with exactly the members the routes declare: what health and metrics read answers
+ * from `fake`; predicting and the job routes throw (other harnesses serve them), so a request that
+ * gets past validation to them fails loudly.
  */
 import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';

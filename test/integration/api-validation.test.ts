@@ -131,6 +131,13 @@ describe('JSON bodies are checked as sent', () => {
     expect(res.body.error.details.errors).toHaveLength(2);
   });
 
+  it.each([
+    ['/v1/datasets/ds_aaaaaaaaaaaaaaaa?includes=images', 'querystring/includes'],
+    ['/v1/training-jobs?state=failed', 'querystring/state'],
+  ])('an unknown query parameter: 400 (%s)', async (url, field) => {
+    expectRefused(await h.http.get(url), field);
+  });
+
   it('the service stays healthy', async () => {
     await h.http.get('/health/live').expect(200);
   });

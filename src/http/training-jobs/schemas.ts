@@ -27,10 +27,13 @@ export const JobStatusSchema = Type.Union(
   { description: 'queued (waiting, or waiting to be retried) | running | completed | failed | cancelled' },
 );
 
-export const ListQuery = Type.Object({
-  status: Type.Optional(JobStatusSchema),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'At most this many jobs, newest first' })),
-});
+export const ListQuery = Type.Object(
+  {
+    status: Type.Optional(JobStatusSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'At most this many jobs, newest first' })),
+  },
+  { additionalProperties: false },
+);
 export type ListQuery = Static<typeof ListQuery>;
 
 /** An array the services hand out read-only: the same JSON Schema, typed `readonly T[]` for the route handlers. */
