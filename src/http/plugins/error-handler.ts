@@ -67,7 +67,9 @@ function clientAborted(err: unknown, raw: IncomingMessage | undefined): boolean 
   if (!raw || raw.complete) return false;
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   const gone = raw.destroyed || raw.socket?.destroyed === true || raw.errored !== null;
-  return gone && (isAppError(err) ? false : typeof code !== 'string' || ABORT_CODES.has(code) || (err as Error).message === 'aborted');
+  if (!gone || isAppError(err)) return false;
+  const message = (err as { message?: unknown } | null)?.message;
+  return (typeof code === 'string' && ABORT_CODES.has(code)) || message === 'aborted' || (typeof message === 'string' && MALFORMED_MULTIPART.test(message));
 }
 
 /**
@@ -168,9 +170,10 @@ function logRejection(log: FastifyBaseLogger, mapped: Mapped, err: unknown): voi
 function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const mapped = mapError(err, request.raw);
   logRejection(request.log, mapped, err);
-  if (mapped.aborted || reply.sent || reply.raw.headersSent) return reply;
+  if (reply.sent || reply.raw.headersSent) return reply;
   if (mapped.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-  if (!request.raw.complete) drainAfterAnswer(request, reply);
+  // Nobody reads the answer of an aborted request; it is still sent, so the request is finished and logged.
+  if (!request.raw.complete && !mapped.aborted) drainAfterAnswer(request, reply);
   return reply.code(mapped.status).type('application/json; charset=utf-8').send(mapped.body);
 }
 
