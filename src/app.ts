@@ -9,34 +9,41 @@ import healthRoutes from './http/health/routes.ts';
 import metricsRoutes from './http/metrics/routes.ts';
 import modelsRoutes from './http/models/routes.ts';
 import { authPlugin } from './http/plugins/auth.ts';
-import { errorHandlerPlugin, frameworkErrors } from './http/plugins/error-handler.ts';
+import { clientErrorHandler, errorHandlerPlugin, frameworkErrors } from './http/plugins/error-handler.ts';
+import { jsonBodyPlugin } from './http/plugins/json-body.ts';
 import { metricsHookPlugin } from './http/plugins/metrics-hook.ts';
 import { requestContextPlugin, requestId } from './http/plugins/request-context.ts';
 import { sharedPlugin } from './http/plugins/shared.ts';
-import predictRoutes from './http/predict/routes.ts';
-import trainingJobsRoutes from './http/training-jobs/routes.ts';
+import predictRoutes, { type PredictRouteDeps } from './http/predict/routes.ts';
+import { formatValidationErrors, typeboxValidator } from './http/schemas/validator.ts';
+import trainingJobsRoutes, { type TrainingJobRouteDeps } from './http/training-jobs/routes.ts';
 import uiRoutes from './http/ui/routes.ts';
+import type { DatasetRouteDeps } from './http/datasets/routes.ts';
+import type { ExplainRouteDeps } from './http/explain/routes.ts';
+import type { HealthRouteDeps } from './http/health/routes.ts';
+import type { MetricsRouteDeps } from './http/metrics/routes.ts';
+import type { ModelRouteDeps } from './http/models/routes.ts';
 import type { AppMetrics } from './metrics.ts';
-import type { EngineInfo } from './ml/engine.ts';
-import type { DatasetService } from './services/datasets.ts';
-import type { HealthService } from './services/health.ts';
-import type { ModelService } from './services/models.ts';
-import type { PredictionService } from './services/predictions.ts';
-import type { TrainingJobService } from './services/training-jobs.ts';
 
-/** Everything the HTTP layer needs, built by src/server.ts (or by a test). */
+/**
+ * Everything the HTTP layer needs, built by src/compose.ts (or by a test): the union of what each
+ * route plugin declares it uses, so a test can hand in a service that has exactly those members.
+ */
 export interface AppDeps {
   config: Config;
-  engine: EngineInfo;
+  engine: HealthRouteDeps['engine'];
   /** Omitted: a pino JSON logger at config.logLevel. false: no logging (tests). */
   logger?: FastifyBaseLogger | false;
-  datasets: DatasetService;
-  models: ModelService;
-  predictions: PredictionService;
-  jobs: TrainingJobService;
-  health: HealthService;
+  datasets: DatasetRouteDeps['datasets'];
+  models: ModelRouteDeps['models'];
+  predictions: PredictRouteDeps['predictions'] & ExplainRouteDeps['predictions'] & HealthRouteDeps['predictions'] & MetricsRouteDeps['predictions'];
+  jobs: TrainingJobRouteDeps['jobs'] & MetricsRouteDeps['jobs'];
+  health: HealthRouteDeps['health'];
   metrics: AppMetrics;
 }
+
+/** Longest path parameter the router matches. */
+const MAX_PARAM_LENGTH = 1000;
 
 /** Default body limit for JSON routes; routes taking images or archives set their own. */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -62,25 +69,22 @@ export function serverOptions(deps: AppDeps): FastifyServerOptions {
     // One line per request from the request-context plugin instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     frameworkErrors,
+    clientErrorHandler,
+    // Path parameters up to this length reach the validator (ids are at most 64 characters), so an
+    // over-long id is refused like any other malformed one; longer ones are refused by the router.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    schemaErrorFormatter: formatValidationErrors,
     bodyLimit: JSON_BODY_LIMIT,
     // Closing: new requests on kept-alive connections get 503 while in-flight ones finish.
     return503OnClosing: true,
-    ajv: {
-      customOptions: {
-        // Unknown JSON properties are an error (a typo such as "epoch" must not be silently dropped).
-        removeAdditional: false,
-        coerceTypes: 'array',
-        useDefaults: true,
-        allErrors: false,
-      },
-    },
   };
 }
 
 /**
  * The app as a plugin (the fastify/demo layout): cross-cutting plugins first (request ids and
- * logging, timing, auth, the one error handler), then one plugin per resource. Not encapsulated,
- * so mounting it anywhere gives the same hooks and handlers.
+ * logging, timing, auth, the one error handler, the one JSON parser and the one validator), then
+ * one plugin per resource. Not encapsulated, so mounting it anywhere gives the same hooks and
+ * handlers.
  */
 export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstance, opts: { deps: AppDeps }) => {
   const { deps } = opts;
@@ -88,10 +92,13 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
   await app.register(metricsHookPlugin, { metrics: deps.metrics });
   await app.register(authPlugin, { config: deps.config });
   await app.register(errorHandlerPlugin);
+  await app.register(jsonBodyPlugin);
+  // Every route's params, querystring and body go through the one TypeBox validator.
+  app.setValidatorCompiler(typeboxValidator);
   // JSON, multipart and the content types routes add themselves; a text/plain body is a 415, not a string.
   app.removeContentTypeParser('text/plain');
 
-  // Collects every route's schema for the OpenAPI document (served by the docs plugin, issue 4).
+  // Collects every route's schema for the OpenAPI document (served by the docs plugin).
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -127,7 +134,7 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
 
   await app.register(healthRoutes, { deps });
   await app.register(metricsRoutes, { deps });
-  await app.register(docsRoutes, { deps });
+  await app.register(docsRoutes);
   await app.register(datasetsRoutes, { deps });
   await app.register(trainingJobsRoutes, { deps });
   await app.register(modelsRoutes, { deps });

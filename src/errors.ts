@@ -9,6 +9,10 @@ export const ERROR_CATALOGUE = {
   VALIDATION_FAILED: 400,
   INVALID_ARCHIVE: 400,
   UNSAFE_ARCHIVE_ENTRY: 400,
+  JSON_TOO_DEEP: 400,
+  // 408/431: the HTTP request itself (a body not sent in time, headers over the size limit)
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
   // 401/403: auth
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,

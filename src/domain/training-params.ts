@@ -195,13 +195,35 @@ export function schemaErrors(schema: TSchema, value: unknown, max = 10): string[
     // Unions report one error per member; keep the first per path.
     if (seen.has(where)) continue;
     seen.add(where);
-    out.push(`${where}: ${describe(e.schema, e.message, e.value)}`);
+    out.push(`${where}: ${describeSchemaError(e.schema, e.message, e.value)}`);
     if (out.length >= max) break;
   }
   return out.length ? out : ['body: invalid'];
 }
 
-function describe(schema: TSchema, fallback: string, value: unknown): string {
+/** Longest part of a client string quoted in a message. */
+const PREVIEW_CHARS = 40;
+
+/**
+ * A short, bounded description of a client value for an error message: numbers, booleans and
+ * null as written, strings quoted and cut at 40 characters, arrays and objects by kind only. A
+ * client value is never serialised whole into a message (it may be megabytes, or nested 10,000
+ * levels deep).
+ */
+export function previewValue(value: unknown): string {
+  if (typeof value === 'string') {
+    const cut = value.length > PREVIEW_CHARS ? `${value.slice(0, PREVIEW_CHARS)}...` : value;
+    return `${JSON.stringify(cut)}${value.length > PREVIEW_CHARS ? ` (${value.length} characters)` : ''}`;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'}`;
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/** One schema problem in words ("must be an integer >= 1 and <= 200 (got 500)"), quoting the value only through previewValue. */
+export function describeSchemaError(schema: TSchema, fallback: string, value: unknown): string {
   const s = schema as Record<string, unknown>;
   const range: string[] = [];
   if (typeof s.minimum === 'number') range.push(`>= ${s.minimum}`);
@@ -210,14 +232,15 @@ function describe(schema: TSchema, fallback: string, value: unknown): string {
   if (typeof s.exclusiveMaximum === 'number') range.push(`< ${s.exclusiveMaximum}`);
   if (typeof s.multipleOf === 'number') range.push(`a multiple of ${s.multipleOf}`);
   if (value === undefined && fallback.toLowerCase().includes('required')) return 'is required';
+  const got = `(got ${previewValue(value)})`;
   if ((s.type === 'number' || s.type === 'integer') && range.length > 0) {
-    return `must be ${s.type === 'integer' ? 'an integer' : 'a number'} ${range.join(' and ')} (got ${JSON.stringify(value)})`;
+    return `must be ${s.type === 'integer' ? 'an integer' : 'a number'} ${range.join(' and ')} ${got}`;
   }
   if (Array.isArray(s.anyOf)) {
     const options = (s.anyOf as Record<string, unknown>[]).map((o) => JSON.stringify(o.const));
-    return `must be one of ${options.join(', ')} (got ${JSON.stringify(value)})`;
+    return `must be one of ${options.join(', ')} ${got}`;
   }
-  if (typeof s.pattern === 'string') return `must match ${s.pattern} (got ${JSON.stringify(value)})`;
+  if (typeof s.pattern === 'string') return `must match ${s.pattern} ${got}`;
   return fallback.charAt(0).toLowerCase() + fallback.slice(1);
 }
 

@@ -1,4 +1,3 @@
-import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { AppError } from '../errors.ts';
@@ -31,19 +30,15 @@ export interface ImageInputLimits {
 const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 
 /**
- * Registers, in the calling (encapsulated) route plugin, what the three forms need: multipart
- * (unless the app already has it), a Buffer parser for raw images with `bodyLimit`, and a
- * catch-all that answers any other content type (text/plain included) with 415.
+ * Registers, in the calling (encapsulated) route plugin, what the raw form needs: a Buffer parser
+ * for raw images with `bodyLimit`, and a catch-all that answers any other content type with 415.
+ * Multipart and JSON come from the app (src/app.ts registers both, and removes text/plain).
  */
 export async function registerImageInput(app: FastifyInstance, opts: { bodyLimit: number }): Promise<void> {
-  if (!app.hasContentTypeParser('multipart/form-data')) {
-    await app.register(multipart, { throwFileSizeLimit: true });
-  }
   for (const type of RAW_IMAGE_TYPES) {
     if (app.hasContentTypeParser(type)) continue;
     app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
   }
-  if (app.hasContentTypeParser('text/plain')) app.removeContentTypeParser('text/plain');
   if (!app.hasContentTypeParser('*')) {
     app.addContentTypeParser('*', (request, _payload, done) => {
       const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().slice(0, 100);
@@ -127,18 +122,41 @@ export function imageDocumentedForms(maxImages: number, path: string) {
   };
 }
 
-const DATA_URL = /^data:[a-z0-9!#$&^_.+-]*\/?[a-z0-9!#$&^_.+-]*(?:;[a-z0-9-]+=[^;,]*)*;base64,/i;
-const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
-const WHITESPACE = /[\t\n\r ]/g;
+/** Longest `data:<media type>;<params>;base64,` header taken before the base64 text. */
+const DATA_URL_HEADER_MAX = 256;
+/** The header between `data:` and the comma: a media type, parameters, `;base64` last (a bounded input: linear anyway). */
+const DATA_URL_HEADER = /^[\w!#$&^.+-]*(?:\/[\w!#$&^.+-]*)?(?:;[\w-]+=[^;,]*)*;base64$/i;
+/** A character that is neither base64 (either alphabet, padding) nor a line break or space. */
+const NOT_BASE64 = /[^\w\t\n\r +/=-]/;
+const WHITESPACE = /[\t\n\r ]/;
+const WHITESPACE_ALL = /[\t\n\r ]/g;
 
-/** Strict base64 (standard or URL-safe, padding optional, line breaks ignored) -> bytes; null when invalid. */
+/**
+ * The base64 text of a `data:...;base64,` URL, or null when it is not one. The comma is looked for
+ * only in the first DATA_URL_HEADER_MAX characters, so a hostile string of any length costs that
+ * much here.
+ */
+function dataUrlPayload(text: string): string | null {
+  const comma = text.slice(0, DATA_URL_HEADER_MAX).indexOf(',');
+  if (comma === -1 || !DATA_URL_HEADER.test(text.slice('data:'.length, comma))) return null;
+  return text.slice(comma + 1);
+}
+
+/**
+ * Strict base64 (standard or URL-safe alphabet, padding optional, line breaks ignored) -> bytes;
+ * null when invalid. Linear in the length of `text`, with no backtracking: a bounded prefix check,
+ * a search for any foreign character, and a whitespace pass only when there is whitespace.
+ */
 export function decodeBase64(text: string): Buffer | null {
-  let s = text.startsWith('data:') ? text.replace(DATA_URL, '') : text;
-  if (s.startsWith('data:')) return null;
-  s = s.replace(WHITESPACE, '');
-  if (!BASE64.test(s) || s.length % 4 === 1) return null;
-  const unpadded = s.replace(/=+$/, '');
-  if (unpadded.includes('=') || (s.length !== unpadded.length && s.length % 4 !== 0)) return null;
+  const payload = text.startsWith('data:') ? dataUrlPayload(text) : text;
+  if (payload === null || NOT_BASE64.test(payload)) return null;
+  const s = WHITESPACE.test(payload) ? payload.replace(WHITESPACE_ALL, '') : payload;
+  if (s.length % 4 === 1) return null;
+  // Padding: at most two `=`, only at the end, and only completing the last group of four.
+  const pad = s.indexOf('=');
+  if (pad !== -1) {
+    if (pad < s.length - 2 || s.charCodeAt(s.length - 1) !== 0x3d || s.length % 4 !== 0) return null;
+  }
   return Buffer.from(s, 'base64');
 }
 
@@ -182,7 +200,7 @@ async function readMultipart(request: FastifyRequest, limits: ImageInputLimits):
         if (total > limits.maxBytes) throw tooLarge(limits);
         chunks.push(chunk as Buffer);
       }
-      if (part.file.truncated) throw tooLarge(limits);
+      // throwFileSizeLimit: a file cut at fileSize throws FST_REQ_FILE_TOO_LARGE (caught below).
       images.push(Buffer.concat(chunks));
     }
   } catch (err) {
@@ -200,33 +218,30 @@ async function readMultipart(request: FastifyRequest, limits: ImageInputLimits):
  */
 export async function readImages(request: FastifyRequest, limits: ImageInputLimits): Promise<Buffer[]> {
   let images: Buffer[];
-  const raw = rawBodies.get(request) ?? (Buffer.isBuffer(request.body) ? request.body : undefined);
+  const raw = rawBodies.get(request);
   if (raw) {
     if (raw.length > limits.maxBytes) throw tooLarge(limits);
     images = [raw];
   } else if (request.isMultipart()) {
+    // More files than maxImages stop at the parser's file limit (tooMany) before they are read.
     images = await readMultipart(request, limits);
   } else if (typeof request.body === 'object' && request.body !== null) {
-    const list = (request.body as { images?: unknown }).images;
-    if (!Array.isArray(list)) throw new AppError('BAD_REQUEST', 'JSON body must be {"images": ["<base64>", ...]}');
+    // The JSON form, already validated against imageJsonBody: `images` is a non-empty array of strings.
+    const list = (request.body as { images: readonly string[] }).images;
     if (list.length > limits.maxImages) throw tooMany(limits, list.length);
     images = [];
     let total = 0;
     list.forEach((item, index) => {
-      const bytes = typeof item === 'string' ? decodeBase64(item) : null;
-      if (!bytes) {
-        throw new AppError('BAD_REQUEST', `images[${index}] is not valid base64`, { index });
-      }
+      const bytes = decodeBase64(item);
+      if (!bytes) throw new AppError('BAD_REQUEST', `images[${index}] is not valid base64`, { index });
       total += bytes.length;
       if (total > limits.maxBytes) throw tooLarge(limits);
       images.push(bytes);
     });
-  } else if (request.body === undefined || request.body === null) {
-    throw noImage();
   } else {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `send ${ACCEPTED}`);
+    // No body at all (any other content type is refused by the parsers with 415).
+    throw noImage();
   }
   if (images.length === 0) throw noImage();
-  if (images.length > limits.maxImages || (limits.exactlyOne && images.length !== 1)) throw tooMany(limits, images.length);
   return images;
 }

@@ -47,8 +47,8 @@ export interface ExplainResult {
 export interface PredictionService {
   /** One prediction per encoded PNG/JPEG image, in input order. */
   predict(images: readonly Uint8Array[], target: PredictionTarget): Promise<PredictResult>;
-  /** Grad-CAM for one image; the PNG is made whatever `format` the client asked for (the argument is optional and unused). */
-  explain(image: Uint8Array, target: PredictionTarget, format?: 'png' | 'json'): Promise<ExplainResult>;
+  /** Grad-CAM for one image: the prediction and the heat map blended over the X-ray, as a PNG. */
+  explain(image: Uint8Array, target: PredictionTarget): Promise<ExplainResult>;
   /** Model versions loaded in this process. */
   loaded(): ModelRef[];
   /** Subscribes to model events and starts the periodic re-check; resolves even when Redis is down. */

@@ -2,13 +2,15 @@
  * An API app for integration tests of the api's own routes: real dataset store and model registry
  * in a fresh temp DATA_DIR, real Redis (health pings, model events), real HTTP on an ephemeral
  * port. The prediction and training-job services are other engineers' and are replaced here by
- * small fakes that answer only what these routes ask (loaded(), datasetInUse(), counts()).
+ * stand-ins with exactly the members the routes declare: what health and metrics read answers
+ * from `fake`; predicting and the job routes throw (other harnesses serve them), so a request that
+ * gets past validation to them fails loudly.
  */
 import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import supertest from 'supertest';
 import type { AppDeps } from '../../src/app.ts';
@@ -16,6 +18,7 @@ import { assertContractHeld, buildCheckedApp } from './contract.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { EngineInfo } from '../../src/ml/engine.ts';
+import type { JobStatus } from '../../src/services/training-jobs.ts';
 import { closeRedis, createRedis } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
@@ -59,7 +62,16 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Health pings this Redis instead (e.g. a closed port, to see readiness fail). */
   healthRedisUrl?: string;
+  /** The app's logger (default: none). */
+  logger?: FastifyBaseLogger;
+  /** Adds root hooks to the app before its routes (see buildCheckedApp). */
+  instrument?: (app: FastifyInstance) => void;
 }
+
+/** A service member this harness does not serve: reaching it means a request got past validation. */
+const notServed = async (): Promise<never> => {
+  throw new Error('not served by the api harness');
+};
 
 export async function startHarness(testFile: string, opts: HarnessOptions = {}): Promise<Harness> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cxr-api-'));
@@ -82,7 +94,7 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
   const deps: AppDeps = {
     config,
     engine: FAKE_ENGINE,
-    logger: false,
+    logger: opts.logger ?? false,
     datasets: createDatasetService({
       store,
       uploadLimitBytes: config.limits.uploadBytes,
@@ -92,16 +104,24 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
       },
     }),
     models: createModelService({ registry, publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e) }),
-    // Fakes confined to tests: only the members the api's routes call.
-    predictions: { loaded: () => fake.loaded } as unknown as AppDeps['predictions'],
+    // Stand-ins for the other engineers' services: the members these routes read answer from
+    // `fake`; predicting and the job routes are not served by this harness (other harnesses are).
+    predictions: { loaded: () => fake.loaded, predict: notServed, explain: notServed },
     jobs: {
-      datasetInUse: async (id: string) => fake.inUse.has(id),
-      counts: async () => fake.counts,
-    } as unknown as AppDeps['jobs'],
+      counts: async () => fake.counts as Record<JobStatus, number>,
+      submit: notServed,
+      get: notServed,
+      list: notServed,
+      cancel: notServed,
+      events: async function* () {
+        yield* [];
+        throw new Error('not served by the api harness');
+      },
+    },
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
   };
-  const app = await buildCheckedApp(deps);
+  const app = await buildCheckedApp(deps, opts.instrument);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const http = supertest.agent(app.server);
 

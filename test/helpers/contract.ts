@@ -95,10 +95,14 @@ export function assertContractHeld(): void {
   }
 }
 
-/** The service app exactly as buildApp makes it, with the contract check on every response. */
-export async function buildCheckedApp(deps: AppDeps): Promise<FastifyInstance> {
+/**
+ * The service app exactly as buildApp makes it, with the contract check on every response.
+ * `instrument` adds a test's own root hooks (e.g. timings) before the routes are registered.
+ */
+export async function buildCheckedApp(deps: AppDeps, instrument?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(deps));
   installContractCheck(app);
+  instrument?.(app);
   await app.register(serviceApp, { deps });
   return app;
 }

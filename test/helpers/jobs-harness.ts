@@ -62,6 +62,11 @@ export interface JobsHarnessOptions {
   backoffMs?: number;
 }
 
+/** A prediction-service member the jobs harness does not serve. */
+const notServed = async (): Promise<never> => {
+  throw new Error('not served by the jobs harness');
+};
+
 export async function startJobsHarness(testFile: string, opts: JobsHarnessOptions = {}): Promise<JobsHarness> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'cxr-jobs-'));
   const env: Record<string, string> = {
@@ -91,7 +96,8 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     logger: false,
     datasets: createDatasetService({ store, uploadLimitBytes: config.limits.uploadBytes, datasetInUse: (id) => jobs.datasetInUse(id) }),
     models: createModelService({ registry, publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e) }),
-    predictions: { loaded: () => [] } as unknown as AppDeps['predictions'],
+    // Predicting is not served here (the predict harness does): nothing is loaded.
+    predictions: { loaded: () => [], predict: notServed, explain: notServed },
     jobs,
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
     metrics: createMetrics({ defaultMetrics: false }),

@@ -115,6 +115,11 @@ export interface PredictHarnessOptions {
   dataDir?: string;
 }
 
+/** A job-service member the predict harness does not serve (the job routes have their own harness). */
+const notServed = async (): Promise<never> => {
+  throw new Error('not served by the predict harness');
+};
+
 export async function startPredictHarness(testFile: string, opts: PredictHarnessOptions = {}): Promise<PredictHarness> {
   await initEngine();
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'cxr-predict-')));
@@ -151,10 +156,16 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
     models: createModelService({ registry, publishEvent: event }),
     predictions,
     jobs: {
-      datasetInUse: async () => false,
       counts: async () => ({ queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 }),
-      close: async () => undefined,
-    } as unknown as AppDeps['jobs'],
+      submit: notServed,
+      get: notServed,
+      list: notServed,
+      cancel: notServed,
+      events: async function* () {
+        yield* [];
+        throw new Error('not served by the predict harness');
+      },
+    },
     health: createHealthService({ ping: () => redis.ping(), workers: async () => 0 }),
     metrics,
   };

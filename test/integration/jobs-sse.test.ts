@@ -4,7 +4,6 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppDeps } from '../../src/app.ts';
 import { AppError } from '../../src/errors.ts';
 import { errorHandlerPlugin } from '../../src/http/plugins/error-handler.ts';
 import trainingJobsRoutes from '../../src/http/training-jobs/routes.ts';
@@ -30,7 +29,7 @@ async function start(events: (signal: AbortSignal) => AsyncIterable<TrainingJobE
   // undici (fetch) may open a spare connection that never sends a request; Node's close waits for it.
   app = Fastify({ forceCloseConnections: true });
   await app.register(errorHandlerPlugin);
-  await app.register(trainingJobsRoutes, { deps: { jobs } as unknown as AppDeps, sseHeartbeatMs: heartbeatMs });
+  await app.register(trainingJobsRoutes, { deps: { jobs }, sseHeartbeatMs: heartbeatMs });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
 }

@@ -1,14 +1,12 @@
-import type { Multipart } from '@fastify/multipart';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppDeps } from '../../app.ts';
-import { AppError } from '../../errors.ts';
-import type { ReceivedArchive } from '../../services/datasets.ts';
+import type { FastifyInstance } from 'fastify';
+import type { DatasetService } from '../../services/datasets.ts';
 import type { DatasetManifest } from '../../storage/dataset-types.ts';
 import { errorResponses } from '../schemas/error.ts';
 import { EXAMPLE_DATASET_ID } from '../schemas/examples.ts';
 import { documentedBody } from '../schemas/openapi.ts';
-import { typeboxValidator } from '../schemas/validator.ts';
+import { checkUploadRequest, EXPECTED_UPLOAD_FORM as EXPECTED_FORM, readUploadForm } from '../upload-form.ts';
 import {
   DatasetCreated,
   DatasetFound,
@@ -20,54 +18,10 @@ import {
 } from './schemas.ts';
 
 const tags = ['datasets'];
-const FILE_FIELD = 'file';
-const TEXT_FIELDS = new Set(['name', 'positiveClass']);
-const TEXT_FIELD_BYTES = 1024;
-/** Room for multipart boundaries, part headers and the text fields on top of the archive itself. */
-const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 
-const EXPECTED_FORM =
-  'POST /v1/datasets expects multipart/form-data with a "file" part (the zip archive) and optional "name" and "positiveClass" fields';
-
-function mediaType(request: FastifyRequest): string | undefined {
-  return request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() || undefined;
-}
-
-/**
- * Before any byte of the body is read: 415 unless multipart/form-data; 413 at once when the
- * declared length cannot fit under the upload limit (the connection is then closed, not drained).
- */
-function checkUploadRequest(limitBytes: number) {
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const type = mediaType(request);
-    if (type !== 'multipart/form-data') {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${EXPECTED_FORM}; got ${type ?? 'no Content-Type'}`);
-    }
-    const declared = Number(request.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limitBytes + MULTIPART_OVERHEAD_BYTES) {
-      reply.header('connection', 'close');
-      throw new AppError('ARCHIVE_TOO_LARGE', `The upload (${declared} bytes) is larger than the limit of ${limitBytes} bytes (UPLOAD_LIMIT)`, {
-        limitBytes,
-      });
-    }
-  };
-}
-
-/** Reads a part we do not want to its end, so the parser moves on to the next part. */
-async function drain(part: Multipart): Promise<void> {
-  if (part.type !== 'file') return;
-  for await (const _chunk of part.file) {
-    // discard
-  }
-}
-
-function normalise(err: unknown, limitBytes: number): unknown {
-  if (typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'FST_REQ_FILE_TOO_LARGE') {
-    return new AppError('ARCHIVE_TOO_LARGE', `The archive is larger than the upload limit of ${limitBytes} bytes (UPLOAD_LIMIT)`, {
-      limitBytes,
-    });
-  }
-  return err;
+/** What these routes use of the datasets service. */
+export interface DatasetRouteDeps {
+  readonly datasets: Pick<DatasetService, 'uploadLimitBytes' | 'receiveArchive' | 'importArchive' | 'list' | 'get' | 'delete'>;
 }
 
 function detail(manifest: DatasetManifest, withImages: boolean) {
@@ -76,10 +30,10 @@ function detail(manifest: DatasetManifest, withImages: boolean) {
 }
 
 /** Datasets: upload a zip (streamed to disk, then imported), list, inspect, delete. Admin only. */
-export default async function datasetsRoutes(app: FastifyInstance, opts: { deps: AppDeps }): Promise<void> {
+export default async function datasetsRoutes(fastify: FastifyInstance, opts: { deps: DatasetRouteDeps }): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { datasets } = opts.deps;
   const limitBytes = datasets.uploadLimitBytes;
-  app.setValidatorCompiler(typeboxValidator);
 
   app.post('/v1/datasets', {
     // The body is a stream read part by part below, never parsed into request.body: the form is
@@ -120,60 +74,13 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
       },
     },
     handler: async (request, reply) => {
-      let archive: ReceivedArchive | undefined;
-      let filename: string | undefined;
-      const fields: Record<string, string> = {};
-      let problem: unknown;
-      const fail = (err: unknown) => {
-        problem ??= err;
-      };
-      try {
-        const parts = request.parts({
-          limits: { fileSize: limitBytes, files: 2, fields: 10, fieldSize: TEXT_FIELD_BYTES, parts: 12 },
-        });
-        // Every part is read to its end even after a problem, so the client's upload completes
-        // and it gets our answer instead of a reset connection.
-        for await (const part of parts) {
-          if (problem !== undefined) {
-            await drain(part);
-          } else if (part.type === 'file') {
-            if (part.fieldname !== FILE_FIELD || archive !== undefined) {
-              fail(new AppError('VALIDATION_FAILED', `Unexpected file part "${part.fieldname}": send exactly one archive, as "${FILE_FIELD}"`));
-              await drain(part);
-              continue;
-            }
-            filename = part.filename;
-            try {
-              archive = await datasets.receiveArchive(part.file, { truncated: () => part.file.truncated });
-            } catch (err) {
-              fail(err);
-              await drain(part);
-            }
-          } else if (!TEXT_FIELDS.has(part.fieldname)) {
-            fail(new AppError('VALIDATION_FAILED', `Unknown field "${part.fieldname}". ${EXPECTED_FORM}`));
-          } else if (part.valueTruncated || part.fieldnameTruncated) {
-            fail(new AppError('VALIDATION_FAILED', `Field "${part.fieldname}" is longer than ${TEXT_FIELD_BYTES} bytes`));
-          } else if (fields[part.fieldname] !== undefined) {
-            fail(new AppError('VALIDATION_FAILED', `Field "${part.fieldname}" is given more than once`));
-          } else {
-            fields[part.fieldname] = String(part.value);
-          }
-        }
-      } catch (err) {
-        fail(err);
-      }
-      if (problem === undefined && archive === undefined) {
-        fail(new AppError('VALIDATION_FAILED', `Missing the "${FILE_FIELD}" part. ${EXPECTED_FORM}`));
-      }
-      if (problem !== undefined || archive === undefined) {
-        await archive?.discard();
-        throw normalise(problem, limitBytes);
-      }
-      const manifest = await datasets.importArchive(archive, {
-        ...(fields.name !== undefined ? { name: fields.name } : {}),
-        ...(fields.positiveClass !== undefined ? { positiveClass: fields.positiveClass } : {}),
-        ...(filename !== undefined ? { filename } : {}),
+      const form = await readUploadForm(request, {
+        limitBytes,
+        receive: (stream, o) => datasets.receiveArchive(stream, o),
+        discard: (archive) => archive.discard(),
       });
+      const { archive, ...options } = form;
+      const manifest = await datasets.importArchive(archive, options);
       request.log.info({ datasetId: manifest.id, images: manifest.counts.images, skipped: manifest.counts.skipped }, 'dataset imported');
       return reply.code(201).header('location', `/v1/datasets/${manifest.id}`).send(detail(manifest, false));
     },
@@ -190,7 +97,7 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
     handler: async () => ({ datasets: await datasets.list() }),
   });
 
-  app.get<{ Params: DatasetParams; Querystring: DatasetQuery }>('/v1/datasets/:id', {
+  app.get('/v1/datasets/:id', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -202,7 +109,7 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
       response: {
         200: DatasetFound,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^ds_[a-z2-7]{16}$'" },
+          400: { code: 'VALIDATION_FAILED', message: 'params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")', details: { errors: ['params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")'] } },
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
         }),
       },
@@ -210,7 +117,7 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
     handler: async (request) => detail(await datasets.get(request.params.id), request.query.include === 'images'),
   });
 
-  app.delete<{ Params: DatasetParams }>('/v1/datasets/:id', {
+  app.delete('/v1/datasets/:id', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -221,7 +128,7 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
       response: {
         204: NoContent,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^ds_[a-z2-7]{16}$'" },
+          400: { code: 'VALIDATION_FAILED', message: 'params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")', details: { errors: ['params/id: must match ^ds_[a-z2-7]{16}$ (got "ds_1")'] } },
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
           409: {
             code: 'DATASET_IN_USE',
@@ -233,7 +140,7 @@ export default async function datasetsRoutes(app: FastifyInstance, opts: { deps:
     },
     handler: async (request, reply) => {
       await datasets.delete(request.params.id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 }

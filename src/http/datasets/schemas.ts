@@ -7,9 +7,10 @@ import { withExample, withUsageExample } from '../schemas/openapi.ts';
 export const DatasetParams = Type.Object({ id: DatasetId });
 export type DatasetParams = Static<typeof DatasetParams>;
 
-export const DatasetQuery = Type.Object({
-  include: Type.Optional(Type.Literal('images', { description: 'Add the per-image list (hash, class, source path, split)' })),
-});
+export const DatasetQuery = Type.Object(
+  { include: Type.Optional(Type.Literal('images', { description: 'Add the per-image list (hash, class, source path, split)' })) },
+  { additionalProperties: false },
+);
 export type DatasetQuery = Static<typeof DatasetQuery>;
 
 const Count = Type.Integer({ minimum: 0 });

@@ -1,6 +1,5 @@
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../../app.ts';
 import { errorResponses } from '../schemas/error.ts';
 import { openApiYaml } from './openapi-yaml.ts';
 
@@ -29,7 +28,7 @@ const OPENAPI_EXAMPLE = [
  * openapi.yaml is the same document, checked by a test) and Swagger UI at /docs, whose assets
  * come from the npm package (nothing is fetched at run time).
  */
-export default async function docsRoutes(app: FastifyInstance, _opts: { deps: AppDeps }): Promise<void> {
+export default async function docsRoutes(app: FastifyInstance): Promise<void> {
   app.get('/openapi.yaml', {
     config: { auth: 'operational' },
     schema: {

@@ -1,17 +1,19 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
 import { hideBinaryBody, imageDocumentedForms, imageJsonBody, readImages, registerImageInput } from '../image-input.ts';
 import { IMAGE_ERRORS, Label, ModelRef, Probability, Threshold } from '../predict/schemas.ts';
-import { errorResponses } from '../schemas/error.ts';
+import { errorResponses, JSON_TOO_DEEP } from '../schemas/error.ts';
 import { EXAMPLE_HEATMAP_BASE64, EXAMPLE_MODEL, EXAMPLE_THRESHOLD, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { AliasName, ModelName, VersionNumber } from '../schemas/ids.ts';
 import { documentedBody } from '../schemas/openapi.ts';
 
+/** What the route uses: the limits and default model name, and the prediction service's explain. */
 export interface ExplainRouteDeps {
   readonly config: Config;
-  readonly predictions: PredictionService;
+  readonly predictions: Pick<PredictionService, 'explain'>;
 }
 
 const ExplainQuery = Type.Object(
@@ -22,7 +24,6 @@ const ExplainQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-type ExplainQuery = Static<typeof ExplainQuery>;
 
 const ExplainJson = Type.Object({
   model: ModelRef,
@@ -97,13 +98,14 @@ export function prefersPng(header: string | undefined): boolean {
 const headerText = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s : encodeURIComponent(s));
 
 /** POST /v1/explain: Grad-CAM heat map for one image, as a PNG or as JSON with the PNG in base64. */
-export default async function explainRoutes(app: FastifyInstance, opts: { deps: ExplainRouteDeps }): Promise<void> {
+export default async function explainRoutes(fastify: FastifyInstance, opts: { deps: ExplainRouteDeps }): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { config, predictions } = opts.deps;
   const bodyLimit = config.limits.requestBytes;
   await registerImageInput(app, { bodyLimit });
   const limits = { maxImages: 1, maxBytes: bodyLimit, exactlyOne: true };
 
-  app.post<{ Querystring: ExplainQuery }>('/v1/explain', {
+  app.post('/v1/explain', {
     bodyLimit,
     // JSON is validated by Fastify; the multipart and raw forms are read by the handler and documented only.
     config: { auth: 'predict', swaggerTransform: documentedBody(imageDocumentedForms(1, '/v1/explain')) },
@@ -128,7 +130,7 @@ export default async function explainRoutes(app: FastifyInstance, opts: { deps: 
           content: {
             'application/json': { schema: ExplainJson, example: EXPLAIN_EXAMPLE },
             'image/png': {
-              schema: Type.String({ format: 'binary', contentMediaType: 'image/png' }),
+              schema: Type.Unsafe<Buffer>(Type.String({ format: 'binary', contentMediaType: 'image/png' })),
               examples: {
                 heatmap: {
                   summary: 'The heat map over the X-ray (binary PNG)',
@@ -144,7 +146,8 @@ export default async function explainRoutes(app: FastifyInstance, opts: { deps: 
         ...errorResponses({
           400: [
             { code: 'BAD_REQUEST', message: 'send exactly one image (got 2)' },
-            { code: 'VALIDATION_FAILED', message: 'body/images must NOT have more than 1 items' },
+            { code: 'VALIDATION_FAILED', message: 'body/images: expected array length to be less or equal to 1', details: { errors: ['body/images: expected array length to be less or equal to 1'] } },
+            JSON_TOO_DEEP,
           ],
           404: IMAGE_ERRORS[404],
           413: { code: 'IMAGE_TOO_LARGE', message: 'image: image is 12000x9000 (108.0 megapixels); the limit is 100.0 megapixels', details: { index: 0 } },
@@ -169,7 +172,7 @@ export default async function explainRoutes(app: FastifyInstance, opts: { deps: 
         ...(alias !== undefined ? { alias } : {}),
       };
       const png = prefersPng(request.headers.accept);
-      const result = await predictions.explain(image!, target, png ? 'png' : 'json');
+      const result = await predictions.explain(image!, target);
       reply.header('vary', 'Accept');
       if (png) {
         return reply

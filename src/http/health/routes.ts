@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../../app.ts';
+import type { EngineInfo } from '../../ml/engine.ts';
+import type { HealthService } from '../../services/health.ts';
+import type { PredictionService } from '../../services/predictions.ts';
 import { errorResponse, errorResponses } from '../schemas/error.ts';
 import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { withExample } from '../schemas/openapi.ts';
@@ -63,8 +65,15 @@ const NotReadyResponse = {
   headers: { 'retry-after': Type.Integer({ description: 'Seconds to wait before asking again', examples: [RETRY_AFTER_SECONDS] }) },
 };
 
+/** What these routes use: the Redis and worker probes, the engine, the versions loaded here. */
+export interface HealthRouteDeps {
+  readonly health: HealthService;
+  readonly engine: EngineInfo;
+  readonly predictions: Pick<PredictionService, 'loaded'>;
+}
+
 /** Liveness (the process answers) and readiness (Redis answers; what is loaded). */
-export default async function healthRoutes(app: FastifyInstance, opts: { deps: AppDeps }): Promise<void> {
+export default async function healthRoutes(app: FastifyInstance, opts: { deps: HealthRouteDeps }): Promise<void> {
   const { health, engine, predictions } = opts.deps;
   const started = process.hrtime.bigint();
 

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../../app.ts';
+import type { AppMetrics } from '../../metrics.ts';
+import type { PredictionService } from '../../services/predictions.ts';
+import type { TrainingJobService } from '../../services/training-jobs.ts';
 import { errorResponses } from '../schemas/error.ts';
 
 const SCRAPE_REFRESH_MS = 1000;
@@ -82,8 +84,15 @@ const METRICS_EXAMPLE = [
   '',
 ].join('\n');
 
+/** What the scrape reads: the registry, the versions loaded here and the queue's job counts. */
+export interface MetricsRouteDeps {
+  readonly metrics: AppMetrics;
+  readonly predictions: Pick<PredictionService, 'loaded'>;
+  readonly jobs: Pick<TrainingJobService, 'counts'>;
+}
+
 /** GET /metrics: Prometheus text exposition of this process's registry. */
-export default async function metricsRoutes(app: FastifyInstance, opts: { deps: AppDeps }): Promise<void> {
+export default async function metricsRoutes(app: FastifyInstance, opts: { deps: MetricsRouteDeps }): Promise<void> {
   const { metrics, jobs, predictions } = opts.deps;
 
   /** Gauges read from their sources at scrape time; a slow or absent Redis only leaves the job gauge stale. */

@@ -1,8 +1,9 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../../app.ts';
-import { errorResponses, type ErrorExample } from '../schemas/error.ts';
+import type { Config } from '../../config.ts';
+import type { ModelService } from '../../services/models.ts';
+import { BODY_TOO_LARGE, errorResponses, JSON_TOO_DEEP, type ErrorExample } from '../schemas/error.ts';
 import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
-import { typeboxValidator } from '../schemas/validator.ts';
 import {
   AliasMovedResponse,
   AliasParams,
@@ -11,15 +12,20 @@ import {
   ModelsListed,
   NoContent,
   SetAliasRequest,
-  type SetAliasBody,
   VersionFound,
   VersionParams,
 } from './schemas.ts';
 
 const tags = ['models'];
 
-const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/name expected string to match '^[a-z0-9][a-z0-9-]{0,62}$'" };
-const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version expected integer to be greater or equal to 1' };
+/** What these routes use: the default model name and the model service. */
+export interface ModelRouteDeps {
+  readonly config: Pick<Config, 'defaultModelName'>;
+  readonly models: Pick<ModelService, 'list' | 'get' | 'getVersion' | 'deleteVersion' | 'setAlias' | 'deleteAlias'>;
+}
+
+const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")', details: { errors: ['params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")'] } };
+const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")', details: { errors: ['params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")'] } };
 const MODEL_NOT_FOUND: ErrorExample = { code: 'MODEL_NOT_FOUND', message: 'No model named "chestxraynet-v2"', details: { name: 'chestxraynet-v2' } };
 const VERSION_NOT_FOUND: ErrorExample = {
   code: 'VERSION_NOT_FOUND',
@@ -31,9 +37,9 @@ const VERSION_NOT_FOUND: ErrorExample = {
  * The model registry: list models and versions, delete versions, and move aliases (promote or
  * roll back). Reading needs a predict or admin key (clients choose versions); changing needs admin.
  */
-export default async function modelsRoutes(app: FastifyInstance, opts: { deps: AppDeps }): Promise<void> {
+export default async function modelsRoutes(fastify: FastifyInstance, opts: { deps: ModelRouteDeps }): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { models, config } = opts.deps;
-  app.setValidatorCompiler(typeboxValidator);
 
   app.get('/v1/models', {
     config: { auth: 'predict' },
@@ -47,7 +53,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async () => ({ defaultModel: config.defaultModelName, models: await models.list() }),
   });
 
-  app.get<{ Params: ModelParams }>('/v1/models/:name', {
+  app.get('/v1/models/:name', {
     config: { auth: 'predict' },
     schema: {
       tags,
@@ -59,7 +65,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async (request) => models.get(request.params.name),
   });
 
-  app.get<{ Params: VersionParams }>('/v1/models/:name/versions/:version', {
+  app.get('/v1/models/:name/versions/:version', {
     config: { auth: 'predict' },
     schema: {
       tags,
@@ -72,7 +78,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async (request) => models.getVersion(request.params.name, request.params.version),
   });
 
-  app.delete<{ Params: VersionParams }>('/v1/models/:name/versions/:version', {
+  app.delete('/v1/models/:name/versions/:version', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -95,11 +101,11 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     },
     handler: async (request, reply) => {
       await models.deleteVersion(request.params.name, request.params.version);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 
-  app.put<{ Params: AliasParams; Body: SetAliasBody }>('/v1/models/:name/aliases/:alias', {
+  app.put('/v1/models/:name/aliases/:alias', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -113,7 +119,8 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
       response: {
         200: AliasMovedResponse,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: 'body/version expected integer to be greater or equal to 1' },
+          400: [{ code: 'VALIDATION_FAILED', message: 'body/version: must be an integer >= 1 and <= 9007199254740991 (got "3")', details: { errors: ['body/version: must be an integer >= 1 and <= 9007199254740991 (got "3")'] } }, JSON_TOO_DEEP],
+          413: BODY_TOO_LARGE,
           404: [VERSION_NOT_FOUND, MODEL_NOT_FOUND],
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
         }),
@@ -122,7 +129,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     handler: async (request) => models.setAlias(request.params.name, request.params.alias, request.body.version),
   });
 
-  app.delete<{ Params: AliasParams }>('/v1/models/:name/aliases/:alias', {
+  app.delete('/v1/models/:name/aliases/:alias', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -133,7 +140,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
       response: {
         204: NoContent,
         ...errorResponses({
-          400: { code: 'VALIDATION_FAILED', message: "params/alias expected string to match '^[a-z][a-z0-9-]{0,31}$'" },
+          400: { code: 'VALIDATION_FAILED', message: 'params/alias: must match ^[a-z][a-z0-9-]{0,31}$ (got "Production")', details: { errors: ['params/alias: must match ^[a-z][a-z0-9-]{0,31}$ (got "Production")'] } },
           404: {
             code: 'ALIAS_NOT_FOUND',
             message: `Model '${EXAMPLE_MODEL}' has no alias "staging"`,
@@ -144,7 +151,7 @@ export default async function modelsRoutes(app: FastifyInstance, opts: { deps: A
     },
     handler: async (request, reply) => {
       await models.deleteAlias(request.params.name, request.params.alias);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 }

@@ -1,23 +1,25 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
 import { hideBinaryBody, imageDocumentedForms, imageJsonBody, readImages, registerImageInput } from '../image-input.ts';
-import { errorResponses } from '../schemas/error.ts';
+import { errorResponses, JSON_TOO_DEEP } from '../schemas/error.ts';
 import { EXAMPLE_MODEL } from '../schemas/examples.ts';
 import { documentedBody } from '../schemas/openapi.ts';
 import { IMAGE_ERRORS, ModelParams, PredictAnswer, TargetQuery } from './schemas.ts';
 
-/** What these routes use of the app's dependencies (AppDeps satisfies it). */
+/** What these routes use: the limits and default model name, and the prediction service's predict. */
 export interface PredictRouteDeps {
   readonly config: Config;
-  readonly predictions: PredictionService;
+  readonly predictions: Pick<PredictionService, 'predict'>;
 }
 
 const tags = ['predict'];
 const ERRORS = errorResponses({
   400: [
     { code: 'BAD_REQUEST', message: 'images[1] is not valid base64', details: { index: 1 } },
-    { code: 'VALIDATION_FAILED', message: 'body/images must NOT have fewer than 1 items' },
+    { code: 'VALIDATION_FAILED', message: 'body/images: expected array length to be greater or equal to 1', details: { errors: ['body/images: expected array length to be greater or equal to 1'] } },
+    JSON_TOO_DEEP,
   ],
   ...IMAGE_ERRORS,
 });
@@ -32,7 +34,8 @@ const DESCRIPTION =
  * POST /v1/predict (the default model), POST /v1/models/:name/predict, and POST /predict (the same
  * as /v1/predict: the name users look for first).
  */
-export default async function predictRoutes(app: FastifyInstance, opts: { deps: PredictRouteDeps }): Promise<void> {
+export default async function predictRoutes(fastify: FastifyInstance, opts: { deps: PredictRouteDeps }): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { config, predictions } = opts.deps;
   const bodyLimit = config.limits.requestBytes;
   await registerImageInput(app, { bodyLimit });
@@ -41,9 +44,8 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
   const body = imageJsonBody(config.limits.imagesPerRequest);
   const documented = (path: string) => documentedBody(imageDocumentedForms(config.limits.imagesPerRequest, path));
 
-  const handle = async (request: FastifyRequest, name: string) => {
+  const handle = async (request: FastifyRequest, { version, alias }: TargetQuery, name: string) => {
     const images = await readImages(request, limits);
-    const { version, alias } = request.query as TargetQuery;
     const target: PredictionTarget = {
       name,
       ...(version !== undefined ? { version } : {}),
@@ -53,7 +55,7 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
   };
 
   const defaultModelRoute = (url: string, operationId: string, summary: string) =>
-    app.post<{ Querystring: TargetQuery }>(url, {
+    app.post(url, {
       bodyLimit,
       config: { auth: 'predict', swaggerTransform: documented(url) },
       preValidation: hideBinaryBody,
@@ -66,13 +68,13 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
         body,
         response: { 200: PredictAnswer, ...ERRORS },
       },
-      handler: (request) => handle(request, config.defaultModelName),
+      handler: (request) => handle(request, request.query, config.defaultModelName),
     });
 
   defaultModelRoute('/v1/predict', 'predict', 'Classify chest X-rays with the default model');
   defaultModelRoute('/predict', 'predictUnversioned', 'Classify chest X-rays (same as POST /v1/predict)');
 
-  app.post<{ Params: ModelParams; Querystring: TargetQuery }>('/v1/models/:name/predict', {
+  app.post('/v1/models/:name/predict', {
     bodyLimit,
     config: { auth: 'predict', swaggerTransform: documented(`/v1/models/${EXAMPLE_MODEL}/predict`) },
     preValidation: hideBinaryBody,
@@ -86,6 +88,6 @@ export default async function predictRoutes(app: FastifyInstance, opts: { deps: 
       body,
       response: { 200: PredictAnswer, ...ERRORS },
     },
-    handler: (request) => handle(request, request.params.name),
+    handler: (request) => handle(request, request.query, request.params.name),
   });
 }

@@ -1,8 +1,9 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { ErrorCode } from '../../errors.ts';
+import { MAX_JSON_DEPTH } from '../plugins/json-body.ts';
 
 /**
- * Every error the API sends has this body (see the one error handler in src/app.ts).
+ * Every error the API sends has this body (see the one error handler, src/http/plugins/error-handler.ts).
  * `code` is a key of ERROR_CATALOGUE in src/errors.ts; `details` is present for some codes.
  */
 export const errorResponse = Type.Object(
@@ -39,7 +40,7 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
 
 /** Examples used when a route gives none of its own; messages as the service words them. */
 const EXAMPLES: Readonly<Record<number, ErrorExample>> = {
-  400: { code: 'VALIDATION_FAILED', message: "params/name expected string to match '^[a-z0-9][a-z0-9-]{0,62}$'" },
+  400: { code: 'VALIDATION_FAILED', message: 'params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")', details: { errors: ['params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")'] } },
   401: { code: 'UNAUTHENTICATED', message: 'An API key is required: send it as x-api-key or Authorization: Bearer <key>' },
   403: { code: 'FORBIDDEN', message: 'This route needs an admin key; the key presented has the predict role' },
   404: { code: 'NOT_FOUND', message: 'No route GET /v1/dataset' },
@@ -57,6 +58,14 @@ const HEADERS: Readonly<Record<number, Record<string, TSchema>>> = {
   401: { 'www-authenticate': Type.String({ description: 'Always `Bearer`', examples: ['Bearer'] }) },
   503: { 'retry-after': Type.Integer({ minimum: 1, description: 'Seconds to wait before retrying', examples: [5] }) },
 };
+
+/** What any route with a JSON body may answer before validation: a body nested too deep, or over the body limit. */
+export const JSON_TOO_DEEP: ErrorExample = {
+  code: 'JSON_TOO_DEEP',
+  message: `JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`,
+  details: { maxDepth: MAX_JSON_DEPTH },
+};
+export const BODY_TOO_LARGE: ErrorExample = { code: 'PAYLOAD_TOO_LARGE', message: 'Request body is larger than this route accepts' };
 
 /** Route-specific examples, per status: one example, or several (shown as named examples). */
 export type RouteErrorExamples = Readonly<Partial<Record<number, ErrorExample | readonly ErrorExample[]>>>;

@@ -26,8 +26,7 @@ export function withUsageExample<T extends TSchema>(schema: T, summary: string, 
 
 /**
  * The one way a route documents request bodies that Fastify must not validate: multipart forms
- * (streamed part by part by the handler, never parsed into request.body), raw image bodies, and
- * JSON that a service checks itself with better messages (training jobs).
+ * (streamed part by part by the handler, never parsed into request.body) and raw image bodies.
  *
  * It returns the route's `config.swaggerTransform`, which @fastify/swagger calls with the route
  * schema when it builds the document; Fastify itself never sees it. The media types given here

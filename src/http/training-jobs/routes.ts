@@ -1,12 +1,11 @@
 import { PassThrough } from 'node:stream';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../../app.ts';
-import type { TrainingJobEvent } from '../../services/training-jobs.ts';
-import { errorResponses, type ErrorExample } from '../schemas/error.ts';
+import type { TrainingJobEvent, TrainingJobService } from '../../services/training-jobs.ts';
+import { BODY_TOO_LARGE, errorResponses, JSON_TOO_DEEP, type ErrorExample } from '../schemas/error.ts';
 import { EXAMPLE_DATASET_ID, EXAMPLE_JOB_ID } from '../schemas/examples.ts';
-import { documentedBody } from '../schemas/openapi.ts';
-import { typeboxValidator } from '../schemas/validator.ts';
+import { formatValidationErrors } from '../schemas/validator.ts';
 import {
   CreateJobBody,
   EVENTS_EXAMPLE,
@@ -21,12 +20,17 @@ import {
 
 const tags = ['training-jobs'];
 
-const BAD_JOB_ID: ErrorExample = { code: 'VALIDATION_FAILED', message: "params/id expected string to match '^job_[a-z2-7]{16}$'" };
+const BAD_JOB_ID: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/id: must match ^job_[a-z2-7]{16}$ (got "job 7")', details: { errors: ['params/id: must match ^job_[a-z2-7]{16}$ (got "job 7")'] } };
 const JOB_NOT_FOUND: ErrorExample = { code: 'JOB_NOT_FOUND', message: `Training job "${EXAMPLE_JOB_ID}" not found` };
 const QUEUE_DOWN: ErrorExample = { code: 'QUEUE_UNAVAILABLE', message: 'The job queue (Redis) is unavailable; try again shortly' };
 
+/** What these routes use of the training-job service. */
+export interface TrainingJobRouteDeps {
+  readonly jobs: Pick<TrainingJobService, 'submit' | 'get' | 'list' | 'cancel' | 'events'>;
+}
+
 export interface TrainingJobRoutesOptions {
-  deps: AppDeps;
+  deps: TrainingJobRouteDeps;
   /** SSE comment lines keep proxies from closing an idle stream; default 15 s. */
   sseHeartbeatMs?: number;
 }
@@ -36,10 +40,10 @@ function sseFrame(event: TrainingJobEvent, seq: number): string {
 }
 
 /** Training jobs: submit, list, inspect, follow (Server-Sent Events), cancel. Admin only. */
-export default async function trainingJobsRoutes(app: FastifyInstance, opts: TrainingJobRoutesOptions): Promise<void> {
+export default async function trainingJobsRoutes(fastify: FastifyInstance, opts: TrainingJobRoutesOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { jobs } = opts.deps;
   const heartbeatMs = opts.sseHeartbeatMs ?? 15_000;
-  app.setValidatorCompiler(typeboxValidator);
 
   // Open event streams end when the server closes, so close() does not wait for them.
   const streams = new Set<AbortController>();
@@ -48,9 +52,9 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
   });
 
   app.post('/v1/training-jobs', {
-    // The body is checked by the service with the shared parameter schema (every problem named,
-    // unknown fields refused, no type coercion); here it is documented for OpenAPI only.
-    config: { auth: 'admin', swaggerTransform: documentedBody({ 'application/json': CreateJobBody }) },
+    config: { auth: 'admin' },
+    // The shared parameter schema: every problem named, unknown fields refused, no type coercion.
+    schemaErrorFormatter: (errors, dataVar) => formatValidationErrors(errors, dataVar, 'Invalid training job: '),
     schema: {
       tags,
       summary: 'Submit a training job',
@@ -59,14 +63,19 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
         '(payload: ids and parameters only). Answers 202 with the job and its Location. 503 QUEUE_UNAVAILABLE at once ' +
         'when Redis is down.',
       operationId: 'createTrainingJob',
+      body: CreateJobBody,
       response: {
         202: { ...JobQueued, headers: { location: Type.String({ examples: [`/v1/training-jobs/${EXAMPLE_JOB_ID}`] }) } },
         ...errorResponses({
-          400: {
-            code: 'VALIDATION_FAILED',
-            message: 'Invalid training job: /epochs: must be an integer >= 1 and <= 200 (got 500)',
-            details: { errors: ['/epochs: must be an integer >= 1 and <= 200 (got 500)'] },
-          },
+          400: [
+            {
+              code: 'VALIDATION_FAILED',
+              message: 'Invalid training job: body/epochs: must be an integer >= 1 and <= 200 (got 500)',
+              details: { errors: ['body/epochs: must be an integer >= 1 and <= 200 (got 500)'] },
+            },
+            JSON_TOO_DEEP,
+          ],
+          413: BODY_TOO_LARGE,
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
           422: {
@@ -87,7 +96,7 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
     },
   });
 
-  app.get<{ Querystring: ListQuery }>('/v1/training-jobs', {
+  app.get('/v1/training-jobs', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -97,7 +106,7 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
       querystring: ListQuery,
       response: {
         200: JobsListed,
-        ...errorResponses({ 400: { code: 'VALIDATION_FAILED', message: 'querystring/status expected union value' }, 503: QUEUE_DOWN }),
+        ...errorResponses({ 400: { code: 'VALIDATION_FAILED', message: 'querystring/status: must be one of "queued", "running", "completed", "failed", "cancelled" (got "done")', details: { errors: ['querystring/status: must be one of "queued", "running", "completed", "failed", "cancelled" (got "done")'] } }, 503: QUEUE_DOWN }),
       },
     },
     handler: async (request) => ({
@@ -108,7 +117,7 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
     }),
   });
 
-  app.get<{ Params: JobParams }>('/v1/training-jobs/:id', {
+  app.get('/v1/training-jobs/:id', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -121,7 +130,7 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
     handler: async (request) => jobs.get(request.params.id),
   });
 
-  app.get<{ Params: JobParams }>('/v1/training-jobs/:id/events', {
+  app.get('/v1/training-jobs/:id/events', {
     config: { auth: 'admin' },
     schema: {
       tags,
@@ -180,7 +189,7 @@ export default async function trainingJobsRoutes(app: FastifyInstance, opts: Tra
     },
   });
 
-  app.post<{ Params: JobParams }>('/v1/training-jobs/:id/cancel', {
+  app.post('/v1/training-jobs/:id/cancel', {
     config: { auth: 'admin' },
     schema: {
       tags,

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type ArrayOptions, type Static, type TSchema } from '@sinclair/typebox';
 import { JOB_ID_PATTERN } from '../../domain/ids.ts';
 import { TrainingJobRequestSchema, TrainingParamsSchema } from '../../domain/training-params.ts';
 import {
@@ -27,11 +27,17 @@ export const JobStatusSchema = Type.Union(
   { description: 'queued (waiting, or waiting to be retried) | running | completed | failed | cancelled' },
 );
 
-export const ListQuery = Type.Object({
-  status: Type.Optional(JobStatusSchema),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'At most this many jobs, newest first' })),
-});
+export const ListQuery = Type.Object(
+  {
+    status: Type.Optional(JobStatusSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'At most this many jobs, newest first' })),
+  },
+  { additionalProperties: false },
+);
 export type ListQuery = Static<typeof ListQuery>;
+
+/** An array the services hand out read-only: the same JSON Schema, typed `readonly T[]` for the route handlers. */
+const ReadonlyArray = <T extends TSchema>(items: T, options?: ArrayOptions) => Type.Unsafe<readonly Static<T>[]>(Type.Array(items, options));
 
 const Nullable = <T extends ReturnType<typeof Type.Number>>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -83,7 +89,7 @@ export const ResultSchema = Type.Object(
     threshold: Type.Number({ description: "Decision threshold (Youden's J on the validation split)" }),
     bestEpoch: Type.Integer(),
     stoppedEarly: Type.Boolean(),
-    history: Type.Array(EpochMetricsSchema),
+    history: ReadonlyArray(EpochMetricsSchema),
     seconds: Type.Number(),
   },
   { description: 'The published model version and its metrics (completed jobs)' },
@@ -101,7 +107,7 @@ export const JobView = Type.Object({
   model: Type.Object({ name: ModelName }),
   params: TrainingParamsSchema,
   progress: Type.Union([ProgressSchema, Type.Null()]),
-  history: Type.Array(EpochMetricsSchema, { description: 'Metrics of every finished epoch (the training curves)' }),
+  history: ReadonlyArray(EpochMetricsSchema, { description: 'Metrics of every finished epoch (the training curves)' }),
   result: Type.Union([ResultSchema, Type.Null()]),
   error: Type.Union([JobErrorSchema, Type.Null()], { description: 'Why it failed or was cancelled' }),
   lastError: Type.Union([JobErrorSchema, Type.Null()], { description: 'Failure of the previous attempt while a retry is pending or running' }),

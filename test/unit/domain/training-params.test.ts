@@ -4,6 +4,7 @@ import {
   checkTrainingParams,
   DEFAULT_TRAINING_PARAMS,
   resolveTrainingRequest,
+  previewValue,
   schemaErrors,
   TrainingJobRequestSchema,
 } from '../../../src/domain/training-params.ts';
@@ -139,5 +140,30 @@ describe('training parameters', () => {
     expect(() => checkTrainingParams({ ...DEFAULT_TRAINING_PARAMS, epochs: 0 })).toThrow(/epochs/);
     expect(() => checkTrainingParams({ ...DEFAULT_TRAINING_PARAMS, inputSize: 65 })).toThrow(/inputSize/);
     expect(() => checkTrainingParams({ epochs: 3 })).toThrow(/VALIDATION|required|Invalid/);
+  });
+
+  it('never quotes a client value whole in a message', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    const huge = 'y'.repeat(1_000_000);
+    for (const body of [{ datasetId: deep }, { datasetId: huge }, { datasetId: DS, classWeighting: huge }, { datasetId: DS, epochs: deep }]) {
+      let message = '';
+      try {
+        resolve(body);
+      } catch (err) {
+        message = (err as AppError).message;
+      }
+      expect(message).toMatch(/^Invalid training job: /);
+      expect(message.length).toBeLessThan(300);
+    }
+  });
+
+  it('previews values by kind, strings cut', () => {
+    expect(previewValue(500)).toBe('500');
+    expect(previewValue('abc')).toBe('"abc"');
+    expect(previewValue('z'.repeat(100))).toBe(`"${'z'.repeat(40)}..." (100 characters)`);
+    expect(previewValue([[1]])).toBe('an array of 1 item');
+    expect(previewValue({ a: 1 })).toBe('an object');
+    expect(previewValue(null)).toBe('null');
   });
 });

@@ -40,13 +40,29 @@ describe('typeboxValidator', () => {
     expect(params({ version: '3', name: 'abc' })).toEqual({ value: { version: 3, name: 'abc' } });
   });
 
-  it.each(['0', '-1', '1.5', '1e3', '1e400', '0x10', ' 5', '5 ', 'abc', '', '99999999999999999999', 'Infinity'])(
+  it.each(['0', '-1', '1.5', '1e3', '1e400', '1e309', '0x10', '0b1', '0o7', ' 5', '5 ', '05', '+5', '-0', '5.0', 'abc', '', '99999999999999999999', 'Infinity', 'NaN'])(
     'refuses version %j in a path',
     (v) => {
       const r = params({ version: v, name: 'abc' });
       expect(r.error?.[0]?.instancePath).toBe('/version');
     },
   );
+
+  it('converts numbers by the same rule: canonical decimals only', () => {
+    const query = typeboxValidator({ schema: Type.Object({ x: Type.Number() }), httpPart: 'querystring', method: 'GET', url: '/x' }) as (
+      v: unknown,
+    ) => { value?: unknown; error?: unknown[] };
+    expect(query({ x: '0.25' })).toEqual({ value: { x: 0.25 } });
+    expect(query({ x: '-3' })).toEqual({ value: { x: -3 } });
+    for (const bad of ['1e309', '.5', '5.', '0x10', '1e-3', 'Infinity', '-0', '00.5', ['1', '2']]) expect(query({ x: bad }).error, String(bad)).toBeDefined();
+  });
+
+  it('names the problem without quoting a huge value whole', () => {
+    const r = params({ version: '1', name: 'X'.repeat(100_000) });
+    const message = (r.error?.[0] as { message: string }).message;
+    expect(message).toMatch(/^must match/);
+    expect(message.length).toBeLessThan(200);
+  });
 
   it('checks JSON bodies as sent (no coercion)', () => {
     expect(body({ version: 2 })).toEqual({ value: { version: 2 } });
