@@ -47,6 +47,8 @@ export const ERROR_CATALOGUE = {
   INTERNAL: 500,
   // 422: a dataset's class folders do not give exactly two classes (wrong positive class, too many)
   DATASET_CLASSES_INVALID: 422,
+  // 400: a training request's groupPattern is unsafe, too long, malformed or lacks exactly one capture group
+  INVALID_GROUP_PATTERN: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
