@@ -320,7 +320,7 @@ async function main(): Promise<void> {
     `\nsplit: ${outcome.split.train} train, ${outcome.split.validation} validation, ${outcome.split.test} test; ` +
       `best epoch ${outcome.bestEpoch}${outcome.stoppedEarly ? ' (stopped early)' : ''}; ${formatSeconds(outcome.seconds)}\n` +
       `${describeGrouping(outcome.grouping)}\n` +
-      `decision threshold ${outcome.threshold.toFixed(4)} (${outcome.operatingPoint.policy} on validation: sensitivity ` +
+      `decision threshold ${outcome.threshold.toFixed(4)} (${outcome.operatingPoint.policy === 'youden' ? "Youden's J" : outcome.operatingPoint.policy} on validation: sensitivity ` +
       `${outcome.operatingPoint.sensitivity.toFixed(3)}, specificity ${outcome.operatingPoint.specificity.toFixed(3)}` +
       `${outcome.operatingPoint.targetMet ? '' : '; target not met'})\n` +
       `calibration: ${outcome.calibration ? `${outcome.calibration.method} (slope ${outcome.calibration.slope.toFixed(3)}, intercept ${outcome.calibration.intercept.toFixed(3)})` : 'none'}\n` +

@@ -333,8 +333,9 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       warnings,
       history: fit.history,
       split: {
-        method: grouping.method,
-        assignment: manifest.images.some((img) => img.split) ? 'archive-folders-then-seeded' : 'seeded-stratified',
+        method: manifest.images.some((img) => img.split) ? 'archive-folders-then-seeded' : 'seeded-stratified-by-content-hash',
+        // 'patient': no patient in two splits (groupPattern); 'image': only exact duplicates kept together.
+        level: grouping.method,
         ...(grouping.warning ? { warning: grouping.warning } : {}),
         ...(grouping.method === 'patient'
           ? { groups: { pattern: grouping.pattern, matched: grouping.matched, unmatched: grouping.unmatched, unmatchedAs: 'own-group', patients: grouping.patients } }
