@@ -39,7 +39,7 @@ train/ val/ test/) and publishes a new model version in DATA_DIR (default ./data
   --rotation DEG --zoom X --shift X --flip     augmentation, one by one
   --brightness X --contrast X --gamma X        intensity augmentation, 0-0.5 each
   --group-pattern REGEX     one capture group naming the patient in each image path: no patient in two
-                            splits (Kermany: '(?:^|/)((?:NORMAL2-)?IM-\d+|person\d+)[-_][^/]*$')
+                            splits (Kermany: '(?:^|/)((?:NORMAL2-)?IM-\\d+|person\\d+)[-_][^/]*$')
   --threshold-policy P      youden | sensitivity:T | specificity:T, chosen on validation (youden)
   --calibration M           platt | temperature | none, fitted on validation (platt)
   --positive-class NAME     class folder that is the positive class (default PNEUMONIA)

@@ -2,7 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { AppError } from '../errors.ts';
 import type { AugmentationOptions } from '../ml/types.ts';
-import { THRESHOLD_POLICY_PATTERN } from '../ml/operating-point.ts';
+import { parseThresholdPolicy, THRESHOLD_POLICY_PATTERN } from '../ml/operating-point.ts';
 import { compileGroupPattern, GROUP_PATTERN_MAX_LENGTH } from './group-pattern.ts';
 import { DATASET_ID_PATTERN, MODEL_NAME_PATTERN } from './ids.ts';
 
@@ -302,6 +302,12 @@ export function resolveTrainingRequest(body: unknown, defaults: { modelName: str
     calibration: req.calibration ?? d.calibration!,
   };
   if (req.groupPattern !== undefined) compileGroupPattern(req.groupPattern);
+  try {
+    parseThresholdPolicy(params.thresholdPolicy!);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new AppError('VALIDATION_FAILED', `Invalid training job: /thresholdPolicy: ${message}`, { errors: [`/thresholdPolicy: ${message}`] });
+  }
   return { datasetId: req.datasetId, modelName: req.model?.name ?? defaults.modelName, params };
 }
 

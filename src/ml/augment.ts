@@ -127,16 +127,29 @@ export function warpImages(x: tf.Tensor4D, params: readonly AffineParams[]): tf.
   });
 }
 
-/** Per-image gamma, contrast and brightness on [n, size, size, 1] in 0..255; the result is clipped to 0..255. */
+/**
+ * Per-image gamma, contrast and brightness on [n, size, size, 1] in 0..255 (values outside are
+ * clipped first when gamma is used): y = 255 * clip(contrast * (v^gamma - 0.5) + 0.5 + brightness, 0, 1)
+ * with v = x / 255, as one multiply-add per image over the whole batch (gamma adds one pow).
+ * Note that per-image standardisation undoes any linear change: contrast and brightness act
+ * only through the clipping at black and white; gamma changes the image's tonal shape.
+ */
 export function adjustIntensity(x: tf.Tensor4D, params: readonly IntensityParams[]): tf.Tensor4D {
   const n = x.shape[0];
   if (params.length !== n) throw new RangeError(`need one intensity change per image (${n}), got ${params.length}`);
   return tf.tidy(() => {
     const col = (f: (p: IntensityParams) => number) => tf.tensor4d(params.map(f), [n, 1, 1, 1]);
-    let v = tf.div(x, 255);
-    if (params.some((p) => p.gamma !== 1)) v = tf.pow(tf.clipByValue(v, 0, 1), col((p) => p.gamma));
-    v = tf.add(tf.mul(tf.sub(v, 0.5), col((p) => p.contrast)), tf.add(col((p) => p.brightness), 0.5));
-    return tf.mul(tf.clipByValue(v, 0, 1), 255);
+    let v: tf.Tensor4D = x;
+    // Units of v: 255 = pixel units, 1 = the 0..1 range after gamma.
+    let scale = 255;
+    if (params.some((p) => p.gamma !== 1)) {
+      v = tf.pow(tf.clipByValue(tf.mul(x, 1 / 255), 0, 1), col((p) => p.gamma));
+      scale = 1;
+    }
+    // 255 * (c * (v' - 0.5) + 0.5 + b), with v' = v / 255 when v is still in pixel units.
+    const gain = col((p) => (p.contrast * 255) / scale);
+    const offset = col((p) => 255 * (0.5 + p.brightness - 0.5 * p.contrast));
+    return tf.clipByValue(tf.add(tf.mul(v, gain), offset), 0, 255) as tf.Tensor4D;
   });
 }
 

@@ -40,6 +40,21 @@ export function applyCalibration(prob: number, calibration: Calibration | null |
   return sigmoid(calibration.slope * logit(prob) + calibration.intercept);
 }
 
+/**
+ * The calibration a version's metadata records (`metadata.calibration`), checked: null for
+ * versions without one, with method 'none', or with anything malformed (then serving uses the
+ * model's probability, as for versions trained before calibration existed).
+ */
+export function calibrationFromMetadata(metadata: unknown): Calibration | null {
+  const c = (metadata as { calibration?: unknown } | null | undefined)?.calibration as Record<string, unknown> | undefined;
+  if (!c || typeof c !== 'object') return null;
+  const { method, slope, intercept } = c;
+  if (method !== 'platt' && method !== 'temperature') return null;
+  if (typeof slope !== 'number' || !Number.isFinite(slope) || slope <= 0) return null;
+  if (typeof intercept !== 'number' || !Number.isFinite(intercept)) return null;
+  return method === 'temperature' ? { method, slope, intercept, temperature: 1 / slope } : { method, slope, intercept };
+}
+
 /** applyCalibration over many probabilities (a new array). */
 export function applyCalibrationAll(probs: ArrayLike<number>, calibration: Calibration | null | undefined): Float32Array {
   const out = new Float32Array(probs.length);

@@ -76,7 +76,8 @@ function cumulative(probs: Scores, labels: Labels): { scores: number[]; tp: numb
 
 /** Threshold that calls exactly the scores >= scores[k] positive (k = -1: none). */
 function cutBelow(scores: readonly number[], k: number): number {
-  if (k < 0) return scores.length === 0 ? 0.5 : scores[0]! + Math.max((1 - scores[0]!) / 2, 1e-9);
+  // Above every score (capped at 1: probabilities never exceed it, and thresholds stay in [0, 1]).
+  if (k < 0) return scores.length === 0 ? 0.5 : Math.min(1, scores[0]! + Math.max((1 - scores[0]!) / 2, 1e-9));
   const next = scores[k + 1];
   return next === undefined ? scores[k]! / 2 : (scores[k]! + next) / 2;
 }

@@ -157,6 +157,19 @@ function splitOrExplain(items: SplitItem[], params: TrainingParams): SplitIndice
 }
 
 /** The decision threshold on the uncalibrated scale (the same decisions on raw model probabilities). */
+/**
+ * The split training makes for a dataset and parameters (deterministic for a seed): the same
+ * items, indices and grouping, e.g. to evaluate a version on exactly its own test split.
+ */
+export function planSplit(
+  manifest: DatasetImages['manifest'],
+  params: TrainingParams,
+): { items: SplitItem[]; split: SplitIndices; grouping: SplitGrouping } {
+  const { items, grouping } = splitItems(manifest, params);
+  const split = splitOrExplain(items, params);
+  return { items, split, grouping: grouping.method === 'patient' ? { ...grouping, patients: patientsPerSplit(items, split) } : grouping };
+}
+
 function uncalibratedThreshold(threshold: number, calibration: Calibration | null): number {
   if (!calibration) return threshold;
   if (threshold <= 0 || threshold >= 1) return threshold;
@@ -211,10 +224,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
   let model: tf.LayersModel | undefined;
   try {
     const manifest = dataset.manifest;
-    const { items, grouping: baseGrouping } = splitItems(manifest, params);
-    const split = splitOrExplain(items, params);
-    const grouping: SplitGrouping =
-      baseGrouping.method === 'patient' ? { ...baseGrouping, patients: patientsPerSplit(items, split) } : baseGrouping;
+    const { split, grouping } = planSplit(manifest, params);
     const policy = parseThresholdPolicy(params.thresholdPolicy ?? 'youden');
     const loadSeconds = now() - loadStart;
     const modelOptions: ModelOptions = {

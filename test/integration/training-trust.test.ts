@@ -3,7 +3,7 @@
  * (generated images under Kermany-style file names, decoded by the real decoder) and real
  * tfjs-node: what the version's metadata says about how far to trust it.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

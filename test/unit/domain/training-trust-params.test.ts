@@ -27,7 +27,7 @@ describe('training parameters for trustworthy models', () => {
   });
 
   it('refuses bad policies and calibrations with VALIDATION_FAILED', () => {
-    for (const body of [{ thresholdPolicy: 'accuracy:0.9' }, { thresholdPolicy: 'sensitivity:1.0' }, { calibration: 'isotonic' }]) {
+    for (const body of [{ thresholdPolicy: 'accuracy:0.9' }, { thresholdPolicy: 'sensitivity:1.0' }, { thresholdPolicy: 'specificity:0.0' }, { calibration: 'isotonic' }]) {
       expect(codeOf(() => resolve(body)), JSON.stringify(body)).toBe('400 VALIDATION_FAILED');
     }
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyCalibration, applyCalibrationAll, fitCalibration, logit, sigmoid } from '../../../src/ml/calibration.ts';
+import { applyCalibration, applyCalibrationAll, calibrationFromMetadata, fitCalibration, logit, sigmoid } from '../../../src/ml/calibration.ts';
 import { calibrationReport, rocAuc } from '../../../src/ml/metrics.ts';
 import { createRng } from '../../../src/ml/random.ts';
 
@@ -75,5 +75,19 @@ describe('applyCalibration (the serving path calls this)', () => {
     expect(applyCalibration(0, c)).toBeGreaterThan(0);
     expect(applyCalibration(1, c)).toBeLessThan(1);
     expect(applyCalibration(0.3, { method: 'platt', slope: Number.NaN, intercept: 0 })).toBe(0.3);
+  });
+});
+
+describe('calibrationFromMetadata', () => {
+  it('reads a stored calibration and ignores missing or malformed ones', () => {
+    expect(calibrationFromMetadata({ calibration: { method: 'platt', slope: 0.8, intercept: -0.3, fittedOn: 'validation' } })).toEqual({
+      method: 'platt',
+      slope: 0.8,
+      intercept: -0.3,
+    });
+    expect(calibrationFromMetadata({ calibration: { method: 'temperature', slope: 0.5, intercept: 0 } })?.temperature).toBe(2);
+    for (const bad of [{}, null, { calibration: { method: 'none' } }, { calibration: { method: 'platt', slope: -1, intercept: 0 } }, { calibration: { method: 'platt', slope: 1 } }]) {
+      expect(calibrationFromMetadata(bad)).toBeNull();
+    }
   });
 });
