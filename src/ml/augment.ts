@@ -128,9 +128,9 @@ export function warpImages(x: tf.Tensor4D, params: readonly AffineParams[]): tf.
 }
 
 /**
- * Per-image gamma, contrast and brightness on [n, size, size, 1] in 0..255 (values outside are
- * clipped first when gamma is used): y = 255 * clip(contrast * (v^gamma - 0.5) + 0.5 + brightness, 0, 1)
- * with v = x / 255, as one multiply-add per image over the whole batch (gamma adds one pow).
+ * Per-image gamma, contrast and brightness on [n, size, size, 1] in 0..255 (values must not be
+ * negative): y = 255 * clip(contrast * (v^gamma - 0.5) + 0.5 + brightness, 0, 1) with v = x / 255,
+ * as one multiply-add per image over the whole batch (gamma adds one pow).
  * Note that per-image standardisation undoes any linear change: contrast and brightness act
  * only through the clipping at black and white; gamma changes the image's tonal shape.
  */
@@ -139,15 +139,11 @@ export function adjustIntensity(x: tf.Tensor4D, params: readonly IntensityParams
   if (params.length !== n) throw new RangeError(`need one intensity change per image (${n}), got ${params.length}`);
   return tf.tidy(() => {
     const col = (f: (p: IntensityParams) => number) => tf.tensor4d(params.map(f), [n, 1, 1, 1]);
-    let v: tf.Tensor4D = x;
-    // Units of v: 255 = pixel units, 1 = the 0..1 range after gamma.
-    let scale = 255;
-    if (params.some((p) => p.gamma !== 1)) {
-      v = tf.pow(tf.clipByValue(tf.mul(x, 1 / 255), 0, 1), col((p) => p.gamma));
-      scale = 1;
-    }
-    // 255 * (c * (v' - 0.5) + 0.5 + b), with v' = v / 255 when v is still in pixel units.
-    const gain = col((p) => (p.contrast * 255) / scale);
+    const gamma = params.some((p) => p.gamma !== 1);
+    // (x / 255)^g = x^g * 255^-g: the division folds into the per-image gain, so gamma costs one pow.
+    // x >= 0 always (pixels, and the warp interpolates them with non-negative weights).
+    const v = gamma ? tf.pow(x, col((p) => p.gamma)) : x;
+    const gain = col((p) => p.contrast * (gamma ? 255 * Math.pow(255, -p.gamma) : 1));
     const offset = col((p) => 255 * (0.5 + p.brightness - 0.5 * p.contrast));
     return tf.clipByValue(tf.add(tf.mul(v, gain), offset), 0, 255) as tf.Tensor4D;
   });
