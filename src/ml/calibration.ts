@@ -1,8 +1,8 @@
 /**
  * Probability calibration fitted on validation scores: temperature scaling (p' = sigmoid(z / T))
  * or Platt scaling (p' = sigmoid(a z + b)), with z = logit(p) of the model's probability. Both are
- * monotonic, so ranking (AUC) is unchanged; thresholds must be compared with calibrated
- * probabilities. Fitted by Newton's method on the log-loss against Platt's smoothed targets
+ * monotonic, so ranking (AUC) is unchanged and a threshold on one scale maps to the same
+ * decisions on the other (applyCalibration(threshold)). Fitted by Newton's method on the log-loss against Platt's smoothed targets
  * (y+ = (N+ + 1) / (N+ + 2), y- = 1 / (N- + 2)), which keeps the fit finite when validation is
  * perfectly separated.
  */
@@ -30,8 +30,9 @@ export function sigmoid(z: number): number {
 }
 
 /**
- * The serving path's one call: a model probability -> the calibrated probability the version's
- * threshold applies to. Without a calibration (versions trained before it, or method 'none')
+ * The serving path's one call: a model probability -> the calibrated probability. Compare it
+ * with applyCalibration(version threshold) (operatingPoint.calibratedThreshold), or the raw
+ * probability with the version's threshold: the decisions are the same. Without a calibration (versions trained before it, or method 'none')
  * the probability is returned as it is. A malformed calibration (non-finite numbers) also leaves
  * it unchanged.
  */

@@ -3,7 +3,7 @@ import { AppError, isAppError } from '../errors.ts';
 import { PREPROCESSING } from '../imaging/decode.ts';
 import { throwIfAborted } from '../ml/batches.ts';
 import { assertTrainingEngine, initEngine, type EngineInfo } from '../ml/engine.ts';
-import { applyCalibrationAll, fitCalibration, logit, sigmoid, type Calibration } from '../ml/calibration.ts';
+import { applyCalibration, applyCalibrationAll, fitCalibration, type Calibration } from '../ml/calibration.ts';
 import { evaluateModel } from '../ml/evaluate.ts';
 import { groupKeys, GroupPatternTimeoutError } from '../ml/groups.ts';
 import { calibrationReport, evaluateBinary, summarize } from '../ml/metrics.ts';
@@ -156,7 +156,6 @@ function splitOrExplain(items: SplitItem[], params: TrainingParams): SplitIndice
   }
 }
 
-/** The decision threshold on the uncalibrated scale (the same decisions on raw model probabilities). */
 /**
  * The split training makes for a dataset and parameters (deterministic for a seed): the same
  * items, indices and grouping, e.g. to evaluate a version on exactly its own test split.
@@ -168,12 +167,6 @@ export function planSplit(
   const { items, grouping } = splitItems(manifest, params);
   const split = splitOrExplain(items, params);
   return { items, split, grouping: grouping.method === 'patient' ? { ...grouping, patients: patientsPerSplit(items, split) } : grouping };
-}
-
-function uncalibratedThreshold(threshold: number, calibration: Calibration | null): number {
-  if (!calibration) return threshold;
-  if (threshold <= 0 || threshold >= 1) return threshold;
-  return sigmoid((logit(threshold) - calibration.intercept) / calibration.slope);
 }
 
 function countByClass(labels: Uint8Array, indices: readonly number[], classNames: readonly string[]): Record<string, number> {
@@ -283,11 +276,13 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
     const calibration = calibrationMethod === 'none' ? null : fitCalibration(val.probs, val.labels, calibrationMethod);
     const valProbs = applyCalibrationAll(val.probs, calibration);
     const testProbs = applyCalibrationAll(tst.probs, calibration);
-    const operatingPoint = chooseThreshold(valProbs, val.labels, policy);
+    // Chosen and stored on the model's own probability scale, the one serving compares with the
+    // threshold; calibration is monotonic, so the calibrated cut makes the same decisions.
+    const operatingPoint = chooseThreshold(val.probs, val.labels, policy);
     const threshold = operatingPoint.threshold;
     const evaluation = {
-      validation: evaluateBinary(valProbs, val.labels, threshold),
-      test: evaluateBinary(testProbs, tst.labels, threshold),
+      validation: evaluateBinary(val.probs, val.labels, threshold),
+      test: evaluateBinary(tst.probs, tst.labels, threshold),
     };
     const validation = summarize(evaluation.validation);
     const test = summarize(evaluation.test);
@@ -331,8 +326,8 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       operatingPoint: {
         ...operatingPoint,
         fittedOn: 'validation',
-        scale: calibration ? 'calibrated' : 'model',
-        uncalibratedThreshold: uncalibratedThreshold(threshold, calibration),
+        scale: 'model',
+        ...(calibration ? { calibratedThreshold: applyCalibration(threshold, calibration) } : {}),
       },
       calibration: calibrationMetadata,
       bestEpoch: fit.bestEpoch,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KERMANY_GROUP_PATTERN } from '../../src/domain/group-pattern.ts';
 import { DEFAULT_TRAINING_PARAMS, type TrainingParams } from '../../src/domain/training-params.ts';
 import { isAppError } from '../../src/errors.ts';
+import { applyCalibration } from '../../src/ml/calibration.ts';
 import { initEngine } from '../../src/ml/engine.ts';
 import { IMAGE_LEVEL_SPLIT_WARNING, runTraining, type TrainingDeps } from '../../src/services/training.ts';
 import { createDatasetStore, type DatasetStore } from '../../src/storage/dataset-store.ts';
@@ -67,7 +68,7 @@ afterAll(async () => {
 interface Meta {
   split: { method: string; level: string; warning?: string; groups?: { matched: number; unmatched: number; patients: Record<string, number> } };
   threshold: number;
-  operatingPoint: { policy: string; threshold: number; sensitivity: number; specificity: number; uncalibratedThreshold: number; scale: string };
+  operatingPoint: { policy: string; threshold: number; sensitivity: number; specificity: number; calibratedThreshold?: number; scale: string };
   calibration: { method: string; slope?: number; validation: { before: { ece: number; brier: number }; after?: { ece: number; brier: number } } };
   evaluation: { test: { auc: { value: number; low: number; high: number }; sensitivity: { value: number; low: number; high: number } } };
   metrics: { test: { auc: number } };
@@ -94,8 +95,11 @@ describe('runTraining: trustworthy estimates', () => {
     expect(g.patients.train! + g.patients.validation! + g.patients.test!).toBe(PATIENTS.normal + PATIENTS.pneumonia + 1);
     expect(meta.operatingPoint.policy).toBe('sensitivity:0.9');
     expect(meta.operatingPoint.sensitivity).toBeGreaterThanOrEqual(0.9);
-    expect(meta.operatingPoint.scale).toBe('calibrated');
+    // Stored on the model's own scale (what serving compares with); the calibrated cut is the same decision.
+    expect(meta.operatingPoint.scale).toBe('model');
     expect(meta.threshold).toBe(meta.operatingPoint.threshold);
+    const c = meta.calibration as unknown as { slope: number; intercept: number; method: 'platt' };
+    expect(meta.operatingPoint.calibratedThreshold).toBeCloseTo(applyCalibration(meta.threshold, c), 12);
     expect(meta.calibration.method).toBe('platt');
     // Before and after on validation (that calibration lowers ECE is shown on a large over-confident set in test/unit/ml/calibration.test.ts).
     for (const q of [meta.calibration.validation.before, meta.calibration.validation.after!]) {
@@ -122,7 +126,7 @@ describe('runTraining: trustworthy estimates', () => {
     expect(outcome.warnings).toEqual([IMAGE_LEVEL_SPLIT_WARNING]);
     expect(meta.calibration.method).toBe('none');
     expect(meta.operatingPoint).toMatchObject({ policy: 'youden', scale: 'model' });
-    expect(meta.operatingPoint.uncalibratedThreshold).toBe(meta.threshold);
+    expect(meta.operatingPoint.calibratedThreshold).toBeUndefined();
   }, 180_000);
 
   it('refuses an unsafe group pattern before training, publishing nothing', async () => {
