@@ -62,6 +62,8 @@ export const ERROR_CATALOGUE = {
   DICOM_MODALITY_NOT_ACCEPTED: 422,
   DICOM_VIEW_NOT_ACCEPTED: 422,
   DICOM_MULTI_FRAME: 422,
+  // 400: a training request's groupPattern is unsafe, too long, malformed or lacks exactly one capture group
+  INVALID_GROUP_PATTERN: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -16,6 +16,7 @@ import { hasMallocEnv, MALLOC_ENV } from '../malloc-env.ts';
 import type { BinaryMetrics } from '../ml/types.ts';
 import type { TrainingJobProgress } from '../queue/names.ts';
 import { resolveTrainingRequest } from '../domain/training-params.ts';
+import type { TrainingOutcome } from '../services/training.ts';
 import type { DatasetManifest } from '../storage/dataset-store.ts';
 import { fail, formatSeconds, intOption, numberOption, UsageError } from './args.ts';
 
@@ -34,8 +35,13 @@ train/ val/ test/) and publishes a new model version in DATA_DIR (default ./data
   --filter-multiplier X     (0, 8] (1)            --batch-norm          batch normalisation
   --class-weighting MODE    balanced | none (balanced)
   --early-stopping N        stop after N epochs without validation improvement (0 = off)
-  --augment                 rotation 10, zoom 0.1, shift 0.1, horizontal flip
+  --augment                 rotation 10, zoom 0.1, shift 0.1, horizontal flip, brightness 0.1, contrast 0.1, gamma 0.2
   --rotation DEG --zoom X --shift X --flip     augmentation, one by one
+  --brightness X --contrast X --gamma X        intensity augmentation, 0-0.5 each
+  --group-pattern REGEX     one capture group naming the patient in each image path: no patient in two
+                            splits (Kermany: '(?:^|/)((?:NORMAL2-)?IM-\\d+|person\\d+)[-_][^/]*$')
+  --threshold-policy P      youden | sensitivity:T | specificity:T, chosen on validation (youden)
+  --calibration M           platt | temperature | none, fitted on validation (platt)
   --positive-class NAME     class folder that is the positive class (default PNEUMONIA)
   --json                    print the result as JSON on stdout
   -h, --help`;
@@ -79,6 +85,12 @@ function parse() {
       zoom: { type: 'string' },
       shift: { type: 'string' },
       flip: { type: 'boolean' },
+      brightness: { type: 'string' },
+      contrast: { type: 'string' },
+      gamma: { type: 'string' },
+      'group-pattern': { type: 'string' },
+      'threshold-policy': { type: 'string' },
+      calibration: { type: 'string' },
       'positive-class': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -113,11 +125,19 @@ function requestBody(o: Options, datasetId: string): Record<string, unknown> {
   if (o['filter-multiplier'] !== undefined) model.filterMultiplier = numberOption('--filter-multiplier', o['filter-multiplier']);
   if (o['batch-norm']) model.batchNorm = true;
   if (Object.keys(model).length > 0) body.model = model;
-  const aug: Record<string, unknown> = o.augment ? { rotation: 10, zoom: 0.1, shift: 0.1, horizontalFlip: true } : {};
+  if (o['group-pattern'] !== undefined) body.groupPattern = o['group-pattern'];
+  if (o['threshold-policy'] !== undefined) body.thresholdPolicy = o['threshold-policy'];
+  if (o.calibration !== undefined) body.calibration = o.calibration;
+  const aug: Record<string, unknown> = o.augment
+    ? { rotation: 10, zoom: 0.1, shift: 0.1, horizontalFlip: true, brightness: 0.1, contrast: 0.1, gamma: 0.2 }
+    : {};
   if (o.rotation !== undefined) aug.rotation = numberOption('--rotation', o.rotation);
   if (o.zoom !== undefined) aug.zoom = numberOption('--zoom', o.zoom);
   if (o.shift !== undefined) aug.shift = numberOption('--shift', o.shift);
   if (o.flip) aug.horizontalFlip = true;
+  if (o.brightness !== undefined) aug.brightness = numberOption('--brightness', o.brightness);
+  if (o.contrast !== undefined) aug.contrast = numberOption('--contrast', o.contrast);
+  if (o.gamma !== undefined) aug.gamma = numberOption('--gamma', o.gamma);
   if (Object.keys(aug).length > 0) body.augmentation = aug;
   return body;
 }
@@ -183,6 +203,15 @@ function metricsTable(validation: BinaryMetrics, test: BinaryMetrics): string {
   const out = [`${'metric'.padEnd(14)}${'validation'.padStart(14)}${'test'.padStart(14)}`];
   for (const [name, f] of rows) out.push(`${name.padEnd(14)}${f(validation).padStart(14)}${f(test).padStart(14)}`);
   return out.join('\n');
+}
+
+function describeGrouping(g: TrainingOutcome['grouping']): string {
+  if (g.method === 'image') return 'split by image (no --group-pattern)';
+  const p = g.patients;
+  return (
+    `split by patient: ${p ? `${p.train} / ${p.validation} / ${p.test} patients` : ''}` +
+    `${g.unmatched ? `; ${g.unmatched} images matched no patient and are their own group` : ''}`
+  );
 }
 
 async function importData(o: Options, dataDir: string, size: number): Promise<DatasetManifest> {
@@ -271,14 +300,32 @@ async function main(): Promise<void> {
   const { validation, test } = outcome.metrics;
   if (o.json) {
     process.stdout.write(
-      `${JSON.stringify({ model: { name: outcome.name, version: outcome.version }, datasetId: manifest.id, threshold: outcome.threshold, bestEpoch: outcome.bestEpoch, metrics: { validation: { ...validation, roc: undefined }, test: { ...test, roc: undefined } }, split: outcome.split, seconds: outcome.seconds })}\n`,
+      `${JSON.stringify({
+        model: { name: outcome.name, version: outcome.version },
+        datasetId: manifest.id,
+        threshold: outcome.threshold,
+        operatingPoint: outcome.operatingPoint,
+        calibration: outcome.calibration,
+        bestEpoch: outcome.bestEpoch,
+        metrics: { validation: { ...validation, roc: undefined }, test: { ...test, roc: undefined } },
+        split: outcome.split,
+        grouping: outcome.grouping,
+        warnings: outcome.warnings,
+        seconds: outcome.seconds,
+      })}\n`,
     );
     return;
   }
   process.stdout.write(
     `\nsplit: ${outcome.split.train} train, ${outcome.split.validation} validation, ${outcome.split.test} test; ` +
       `best epoch ${outcome.bestEpoch}${outcome.stoppedEarly ? ' (stopped early)' : ''}; ${formatSeconds(outcome.seconds)}\n` +
-      `decision threshold ${outcome.threshold.toFixed(4)} (Youden's J on validation)\n\n` +
+      `${describeGrouping(outcome.grouping)}\n` +
+      `decision threshold ${outcome.threshold.toFixed(4)} (${outcome.operatingPoint.policy === 'youden' ? "Youden's J" : outcome.operatingPoint.policy} on validation: sensitivity ` +
+      `${outcome.operatingPoint.sensitivity.toFixed(3)}, specificity ${outcome.operatingPoint.specificity.toFixed(3)}` +
+      `${outcome.operatingPoint.targetMet ? '' : '; target not met'})\n` +
+      `calibration: ${outcome.calibration ? `${outcome.calibration.method} (slope ${outcome.calibration.slope.toFixed(3)}, intercept ${outcome.calibration.intercept.toFixed(3)})` : 'none'}\n` +
+      outcome.warnings.map((w) => `warning: ${w}\n`).join('') +
+      '\n' +
       `${metricsTable(validation, test)}\n\n` +
       `published model ${outcome.name} version ${outcome.version} in ${path.join(config.dataDir, 'models', outcome.name)}\n`,
   );

@@ -2,6 +2,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { AppError } from '../errors.ts';
 import type { AugmentationOptions } from '../ml/types.ts';
+import { parseThresholdPolicy, THRESHOLD_POLICY_PATTERN } from '../ml/operating-point.ts';
+import { compileGroupPattern, GROUP_PATTERN_MAX_LENGTH } from './group-pattern.ts';
 import { DATASET_ID_PATTERN, MODEL_NAME_PATTERN } from './ids.ts';
 
 /**
@@ -40,6 +42,13 @@ export const AugmentationSchema = Type.Object(
       Type.Number({ minimum: L.shift.min, maximum: L.shift.max, default: 0, description: 'Max shift as a fraction of the side (+-)' }),
     ),
     horizontalFlip: Type.Optional(Type.Boolean({ default: false })),
+    brightness: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 0.5, default: 0, description: 'Max brightness shift as a fraction of full scale (+-)' }),
+    ),
+    contrast: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5, default: 0, description: 'Max contrast change (factor uniform in 1 +- contrast)' })),
+    gamma: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 0.5, default: 0, description: 'Max gamma change (exponent log-uniform in [1/(1+gamma), 1+gamma])' }),
+    ),
   },
   { additionalProperties: false, description: 'On-the-fly augmentation of training images; off by default' },
 );
@@ -112,6 +121,29 @@ export const TrainingJobRequestSchema = Type.Object(
         description: 'Stop after this many epochs without validation-loss improvement; 0 = never',
       }),
     ),
+    groupPattern: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: GROUP_PATTERN_MAX_LENGTH,
+        description:
+          'Regular expression with exactly one capture group, applied to each image path in the dataset, whose capture is the ' +
+          'patient: no patient is ever in two of train/validation/test. Paths it does not match are their own group. ' +
+          'For the Kermany names: (?:^|/)((?:NORMAL2-)?IM-\\d+|person\\d+)[-_][^/]*$. Without it the split is by image',
+      }),
+    ),
+    thresholdPolicy: Type.Optional(
+      Type.String({
+        pattern: THRESHOLD_POLICY_PATTERN,
+        default: 'youden',
+        description: 'How the decision threshold is chosen on validation: youden, sensitivity:T or specificity:T (0 < T < 1)',
+      }),
+    ),
+    calibration: Type.Optional(
+      Type.Union([Type.Literal('platt'), Type.Literal('temperature'), Type.Literal('none')], {
+        default: 'platt',
+        description: 'Probability calibration fitted on validation and applied when serving',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -133,6 +165,12 @@ export interface TrainingParams {
   readonly inputSize: number;
   readonly filterMultiplier: number;
   readonly batchNorm: boolean;
+  /** Absent: image-level split. */
+  readonly groupPattern?: string;
+  /** Absent (jobs queued before it existed): 'youden'. */
+  readonly thresholdPolicy?: string;
+  /** Absent (jobs queued before it existed): 'none'. */
+  readonly calibration?: 'platt' | 'temperature' | 'none';
 }
 
 export interface ResolvedTrainingRequest {
@@ -155,6 +193,8 @@ export const DEFAULT_TRAINING_PARAMS: TrainingParams = Object.freeze({
   inputSize: L.inputSize.default,
   filterMultiplier: L.filterMultiplier.default,
   batchNorm: false,
+  thresholdPolicy: 'youden',
+  calibration: 'platt',
 });
 
 /** The fully specified parameters as a schema (job payloads, job views, metadata). */
@@ -166,12 +206,23 @@ export const TrainingParamsSchema = Type.Object({
   seed: Type.Integer(),
   validationSplit: Type.Number(),
   testSplit: Type.Number(),
-  augmentation: Type.Object({ rotation: Type.Number(), zoom: Type.Number(), shift: Type.Number(), horizontalFlip: Type.Boolean() }),
+  augmentation: Type.Object({
+    rotation: Type.Number(),
+    zoom: Type.Number(),
+    shift: Type.Number(),
+    horizontalFlip: Type.Boolean(),
+    brightness: Type.Optional(Type.Number()),
+    contrast: Type.Optional(Type.Number()),
+    gamma: Type.Optional(Type.Number()),
+  }),
   classWeighting: Type.Union([Type.Literal('balanced'), Type.Literal('none')]),
   earlyStoppingPatience: Type.Integer(),
   inputSize: Type.Integer(),
   filterMultiplier: Type.Number(),
   batchNorm: Type.Boolean(),
+  groupPattern: Type.Optional(Type.String()),
+  thresholdPolicy: Type.Optional(Type.String()),
+  calibration: Type.Optional(Type.Union([Type.Literal('platt'), Type.Literal('temperature'), Type.Literal('none')])),
 });
 
 const compiled = new Map<TSchema, TypeCheck<TSchema>>();
@@ -269,7 +320,17 @@ export function resolveTrainingRequest(body: unknown, defaults: { modelName: str
     inputSize: req.model?.inputSize ?? d.inputSize,
     filterMultiplier: req.model?.filterMultiplier ?? d.filterMultiplier,
     batchNorm: req.model?.batchNorm ?? d.batchNorm,
+    ...(req.groupPattern !== undefined ? { groupPattern: req.groupPattern } : {}),
+    thresholdPolicy: req.thresholdPolicy ?? d.thresholdPolicy!,
+    calibration: req.calibration ?? d.calibration!,
   };
+  if (req.groupPattern !== undefined) compileGroupPattern(req.groupPattern);
+  try {
+    parseThresholdPolicy(params.thresholdPolicy!);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new AppError('VALIDATION_FAILED', `Invalid training job: /thresholdPolicy: ${message}`, { errors: [`/thresholdPolicy: ${message}`] });
+  }
   return { datasetId: req.datasetId, modelName: req.model?.name ?? defaults.modelName, params };
 }
 

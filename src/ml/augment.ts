@@ -1,4 +1,13 @@
+import * as tf from '@tensorflow/tfjs';
 import type { AugmentationOptions } from './types.ts';
+
+/**
+ * Training-time augmentation as a few batch tensor ops: one projective-transform op warps the
+ * whole batch (a random affine matrix per image: rotation, zoom, shift, horizontal flip; bilinear,
+ * samples outside the image take the nearest edge pixel), then per-image gamma, contrast and
+ * brightness are broadcast element-wise ops. Random draws come from the caller's seeded JS
+ * generator, so a seed reproduces the batch.
+ */
 
 /** One image's transform: output = centre + shift + scale * rotate(flip(input) - centre). */
 export interface AffineParams {
@@ -12,12 +21,26 @@ export interface AffineParams {
   readonly flip: boolean;
 }
 
-export function isAugmentationOff(o: AugmentationOptions): boolean {
-  return o.rotation === 0 && o.zoom === 0 && o.shift === 0 && !o.horizontalFlip;
+export interface IntensityParams {
+  /** Exponent applied to the 0..1 intensity. */
+  readonly gamma: number;
+  /** Factor about mid-grey. */
+  readonly contrast: number;
+  /** Added, as a fraction of full scale. */
+  readonly brightness: number;
 }
 
+const geometricOff = (o: AugmentationOptions) => o.rotation === 0 && o.zoom === 0 && o.shift === 0 && !o.horizontalFlip;
+const intensityOff = (o: AugmentationOptions) => !o.brightness && !o.contrast && !o.gamma;
+
+export function isAugmentationOff(o: AugmentationOptions): boolean {
+  return geometricOff(o) && intensityOff(o);
+}
+
+const symmetric = (rand: () => number) => (max: number) => (max === 0 ? 0 : (2 * rand() - 1) * max);
+
 export function sampleAffine(o: AugmentationOptions, size: number, rand: () => number): AffineParams {
-  const sym = (max: number) => (max === 0 ? 0 : (2 * rand() - 1) * max);
+  const sym = symmetric(rand);
   return {
     angle: (sym(o.rotation) * Math.PI) / 180,
     scale: 1 + sym(o.zoom),
@@ -27,107 +50,119 @@ export function sampleAffine(o: AugmentationOptions, size: number, rand: () => n
   };
 }
 
-function mirror(src: Uint8Array, size: number, out: Uint8Array): void {
-  for (let y = 0; y < size; y++) {
-    const row = y * size;
-    const last = row + size - 1;
-    for (let x = 0; x < size; x++) out[row + x] = src[last - x]!;
-  }
-}
-
-/** [first, end) of the x in [0, size) with s0 + d * x in [0, hi], shrunk by one on each side. */
-function within(s0: number, d: number, hi: number, size: number): [number, number] {
-  if (Math.abs(d) < 1e-12) return s0 >= 0 && s0 <= hi ? [1, size - 1] : [0, 0];
-  const t1 = -s0 / d;
-  const t2 = (hi - s0) / d;
-  return [Math.ceil(Math.min(t1, t2)) + 1, Math.floor(Math.max(t1, t2))];
-}
-
-function sampleClamped(src: Uint8Array, size: number, sx: number, sy: number): number {
-  const max = size - 1;
-  const cx = sx < 0 ? 0 : sx > max ? max : sx;
-  const cy = sy < 0 ? 0 : sy > max ? max : sy;
-  const x0 = cx | 0;
-  const y0 = cy | 0;
-  const fx = cx - x0;
-  const i = y0 * size + x0;
-  const right = x0 < max ? 1 : 0;
-  const down = y0 < max ? size : 0;
-  const top = src[i]! + fx * (src[i + right]! - src[i]!);
-  const bottom = src[i + down]! + fx * (src[i + down + right]! - src[i + down]!);
-  return (top + (cy - y0) * (bottom - top) + 0.5) | 0;
+export function sampleIntensity(o: AugmentationOptions, rand: () => number): IntensityParams {
+  const sym = symmetric(rand);
+  return {
+    gamma: Math.exp(sym(Math.log1p(o.gamma ?? 0))),
+    contrast: 1 + sym(o.contrast ?? 0),
+    brightness: sym(o.brightness ?? 0),
+  };
 }
 
 /**
- * Warps one size x size grey image by inverse mapping with bilinear sampling; samples outside
- * the image take the nearest edge pixel.
+ * The 8 projective-transform coefficients [a0 a1 a2 b0 b1 b2 c0 c1] that map an output pixel
+ * (x, y) to the input point it samples: (a0 x + a1 y + a2, b0 x + b1 y + b2); pixel centres at
+ * integer coordinates, centre of rotation (size - 1) / 2.
  */
-export function warpImage(
-  src: Uint8Array,
-  size: number,
-  p: AffineParams,
-  out: Uint8Array = new Uint8Array(size * size),
-): Uint8Array {
-  const rotates = p.angle !== 0 || p.scale !== 1 || p.shiftX !== 0 || p.shiftY !== 0;
-  if (!rotates) {
-    if (p.flip) mirror(src, size, out);
-    else out.set(src.subarray(0, size * size));
-    return out;
-  }
+export function affineMatrix(p: AffineParams, size: number): number[] {
   const c = (size - 1) / 2;
   const f = p.flip ? -1 : 1;
   const cos = Math.cos(p.angle) / p.scale;
   const sin = Math.sin(p.angle) / p.scale;
-  // Source coordinates are affine in the output's x along a row: s = s0 + d * x.
-  const dx = f * cos;
-  const dy = -sin;
   const u0 = -c - p.shiftX;
-  const max = size - 1;
-  for (let y = 0; y < size; y++) {
-    const v = y - c - p.shiftY;
-    const sx0 = c + f * (cos * u0 + sin * v);
-    const sy0 = c + (-sin * u0 + cos * v);
-    const row = y * size;
-    // Interior run: both neighbours inside the image, so no clamping (shrunk by a pixel for rounding).
-    const [ax, bx] = within(sx0, dx, max - 1, size);
-    const [ay, by] = within(sy0, dy, max - 1, size);
-    const a = Math.min(Math.max(ax, ay, 0), size);
-    const b = Math.max(Math.min(bx, by, size), a);
-    for (let x = 0; x < a; x++) out[row + x] = sampleClamped(src, size, sx0 + dx * x, sy0 + dy * x);
-    for (let x = a; x < b; x++) {
-      const sx = sx0 + dx * x;
-      const sy = sy0 + dy * x;
-      const x0 = sx | 0;
-      const y0 = sy | 0;
-      const fx = sx - x0;
-      const i = y0 * size + x0;
-      const p00 = src[i]!;
-      const p10 = src[i + size]!;
-      const top = p00 + fx * (src[i + 1]! - p00);
-      const bottom = p10 + fx * (src[i + size + 1]! - p10);
-      out[row + x] = (top + (sy - y0) * (bottom - top) + 0.5) | 0;
-    }
-    for (let x = b; x < size; x++) out[row + x] = sampleClamped(src, size, sx0 + dx * x, sy0 + dy * x);
-  }
-  return out;
+  const v0 = -c - p.shiftY;
+  return [f * cos, f * sin, c + f * (cos * u0 + sin * v0), -sin, cos, c + (-sin * u0 + cos * v0), 0, 0];
+}
+
+interface NodeBackend {
+  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.Tensor[]): tf.Tensor;
+  binding: { TF_ATTR_TYPE: number; TF_ATTR_STRING: number; TF_FLOAT: number };
+}
+
+let transformKernelChecked = false;
+
+/**
+ * tfjs-node 4.22 has no kernel for tf.image.transform; libtensorflow has the op
+ * (ImageProjectiveTransformV3). Registers it for the tensorflow backend once; wasm has its own.
+ */
+function ensureTransformKernel(): void {
+  if (transformKernelChecked) return;
+  transformKernelChecked = true;
+  if (tf.getBackend() !== 'tensorflow' || tf.getKernel('Transform', 'tensorflow')) return;
+  tf.registerKernel({
+    kernelName: 'Transform',
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const b = backend as unknown as NodeBackend;
+      const { image, transforms } = inputs as { image: tf.Tensor4D; transforms: tf.Tensor2D };
+      const a = attrs as unknown as { interpolation: string; fillMode: string; fillValue: number; outputShape?: [number, number] };
+      const shape = tf.tensor1d(a.outputShape ?? [image.shape[1], image.shape[2]], 'int32');
+      const fill = tf.scalar(a.fillValue, 'float32');
+      try {
+        return b.executeSingleOutput(
+          'ImageProjectiveTransformV3',
+          [
+            { name: 'dtype', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
+            { name: 'interpolation', type: b.binding.TF_ATTR_STRING, value: a.interpolation.toUpperCase() },
+            { name: 'fill_mode', type: b.binding.TF_ATTR_STRING, value: a.fillMode.toUpperCase() },
+          ],
+          [image, transforms, shape, fill],
+        ) as unknown as tf.TensorInfo;
+      } finally {
+        shape.dispose();
+        fill.dispose();
+      }
+    },
+  });
+}
+
+/** Warps [n, size, size, 1] by one affine transform per image in a single op. */
+export function warpImages(x: tf.Tensor4D, params: readonly AffineParams[]): tf.Tensor4D {
+  if (params.length !== x.shape[0]) throw new RangeError(`need one transform per image (${x.shape[0]}), got ${params.length}`);
+  ensureTransformKernel();
+  const size = x.shape[1];
+  return tf.tidy(() => {
+    const m = tf.tensor2d(params.flatMap((p) => affineMatrix(p, size)), [params.length, 8]);
+    return tf.image.transform(x, m, 'bilinear', 'nearest');
+  });
 }
 
 /**
- * Augments a batch of grey uint8 images (count * size * size bytes), one random transform per
- * image drawn from `rand`. Returns the input itself when every option is off.
+ * Per-image gamma, contrast and brightness on [n, size, size, 1] in 0..255 (values must not be
+ * negative): y = 255 * clip(contrast * (v^gamma - 0.5) + 0.5 + brightness, 0, 1) with v = x / 255,
+ * as one multiply-add per image over the whole batch (gamma adds one pow).
+ * Note that per-image standardisation undoes any linear change: contrast and brightness act
+ * only through the clipping at black and white; gamma changes the image's tonal shape.
  */
-export function augmentBatch(
-  pixels: Uint8Array,
-  count: number,
-  size: number,
-  opts: AugmentationOptions,
-  rand: () => number,
-): Uint8Array {
-  if (isAugmentationOff(opts)) return pixels;
-  const n = size * size;
-  const out = new Uint8Array(count * n);
-  for (let k = 0; k < count; k++) {
-    warpImage(pixels.subarray(k * n, (k + 1) * n), size, sampleAffine(opts, size, rand), out.subarray(k * n, (k + 1) * n));
-  }
-  return out;
+export function adjustIntensity(x: tf.Tensor4D, params: readonly IntensityParams[]): tf.Tensor4D {
+  const n = x.shape[0];
+  if (params.length !== n) throw new RangeError(`need one intensity change per image (${n}), got ${params.length}`);
+  return tf.tidy(() => {
+    const col = (f: (p: IntensityParams) => number) => tf.tensor4d(params.map(f), [n, 1, 1, 1]);
+    const gamma = params.some((p) => p.gamma !== 1);
+    // (x / 255)^g = x^g * 255^-g: the division folds into the per-image gain, so gamma costs one pow.
+    // x >= 0 always (pixels, and the warp interpolates them with non-negative weights).
+    const v = gamma ? tf.pow(x, col((p) => p.gamma)) : x;
+    const gain = col((p) => p.contrast * (gamma ? 255 * Math.pow(255, -p.gamma) : 1));
+    const offset = col((p) => 255 * (0.5 + p.brightness - 0.5 * p.contrast));
+    return tf.clipByValue(tf.add(tf.mul(v, gain), offset), 0, 255) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Augments a batch [n, size, size, 1] of grey images in pixel units (0..255), one random
+ * transform per image drawn from `rand`. Returns the input tensor itself when every option is off
+ * (the caller owns it either way; a new tensor otherwise).
+ */
+export function augmentImages(x: tf.Tensor4D, opts: AugmentationOptions, rand: () => number): tf.Tensor4D {
+  if (isAugmentationOff(opts)) return x;
+  const n = x.shape[0];
+  const size = x.shape[1];
+  const geometric = geometricOff(opts) ? undefined : Array.from({ length: n }, () => sampleAffine(opts, size, rand));
+  const intensity = intensityOff(opts) ? undefined : Array.from({ length: n }, () => sampleIntensity(opts, rand));
+  return tf.tidy(() => {
+    let y = geometric ? warpImages(x, geometric) : x;
+    if (intensity) y = adjustIntensity(y, intensity);
+    return y;
+  });
 }

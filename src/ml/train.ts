@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { augmentBatch } from './augment.ts';
+import { augmentImages } from './augment.ts';
 import { chunk, nextTurn, prefetchBatches, throwIfAborted } from './batches.ts';
 import { assertTrainingEngine } from './engine.ts';
 import { evaluateModel } from './evaluate.ts';
 import { accuracyAt, binaryCrossEntropy } from './metrics.ts';
 import { createRng, deriveSeed, shuffleInPlace } from './random.ts';
-import { toInputTensor } from './standardize.ts';
+import { pixelsToTensor, standardizeImages } from './standardize.ts';
 import type {
   EpochMetrics,
   ImageSource,
@@ -41,6 +41,9 @@ function validate(model: tf.LayersModel, source: ImageSource, split: SplitIndice
   const a = p.augmentation;
   if (!(a.rotation >= 0 && a.rotation <= 180 && a.zoom >= 0 && a.zoom < 1 && a.shift >= 0 && a.shift < 1)) {
     throw new RangeError('augmentation: rotation must be in [0, 180] degrees, zoom and shift in [0, 1)');
+  }
+  for (const [name, v] of [['brightness', a.brightness], ['contrast', a.contrast], ['gamma', a.gamma]] as const) {
+    if (v !== undefined && !(v >= 0 && v < 1)) throw new RangeError(`augmentation: ${name} must be in [0, 1) (got ${v})`);
   }
   const inputSize = model.inputs[0]?.shape[1];
   if (inputSize !== source.size) {
@@ -183,10 +186,10 @@ export async function trainModel(
         const k = indices.length;
         const raw = await reader.next();
         throwIfAborted(signal);
-        const pixels = augmentBatch(raw, k, size, params.augmentation, augmentRng);
         const targets = Float32Array.from(indices, (i) => source.labels[i]!);
         const weights = targets.map((t) => classWeight[t]!);
-        const x = toInputTensor(pixels, k, size);
+        // [k, size, size, 1]: pixels (0..255) -> augmented -> standardised per image.
+        const x = tf.tidy(() => standardizeImages(augmentImages(pixelsToTensor(raw, k, size), params.augmentation, augmentRng)));
         let stats: tf.Tensor1D;
         try {
           stats = trainStep(model, optimizer, varList, x, targets, weights);

@@ -28,6 +28,12 @@ export interface AugmentationOptions {
   /** Max shift as a fraction of the side (uniform in +-shift). 0 = off. */
   readonly shift: number;
   readonly horizontalFlip: boolean;
+  /** Max brightness shift as a fraction of full scale (uniform in +-brightness). 0 or absent = off. */
+  readonly brightness?: number;
+  /** Max contrast change: factor uniform in 1 +- contrast, about mid-grey. 0 or absent = off. */
+  readonly contrast?: number;
+  /** Max gamma change: exponent log-uniform in [1 / (1 + gamma), 1 + gamma]. 0 or absent = off. */
+  readonly gamma?: number;
 }
 
 export const NO_AUGMENTATION: AugmentationOptions = Object.freeze({

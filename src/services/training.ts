@@ -4,23 +4,29 @@ import { AppError, isAppError } from '../errors.ts';
 import { PREPROCESSING } from '../imaging/decode.ts';
 import { throwIfAborted } from '../ml/batches.ts';
 import { assertTrainingEngine, initEngine, type EngineInfo } from '../ml/engine.ts';
+import { applyCalibration, applyCalibrationAll, fitCalibration, type Calibration } from '../ml/calibration.ts';
 import { evaluateModel } from '../ml/evaluate.ts';
-import { binaryMetrics, youdenThreshold } from '../ml/metrics.ts';
+import { groupKeys, GroupPatternTimeoutError } from '../ml/groups.ts';
+import { calibrationReport, evaluateBinary, summarize } from '../ml/metrics.ts';
 import { buildChestXRayNet, type ModelOptions } from '../ml/model.ts';
+import { chooseThreshold, parseThresholdPolicy, type OperatingPoint } from '../ml/operating-point.ts';
 import { modelToArtifacts } from '../ml/serialize.ts';
-import { splitDataset } from '../ml/split.ts';
+import { patientsPerSplit, splitDataset, type SplitItem } from '../ml/split.ts';
 import { trainModel } from '../ml/train.ts';
 import type { BinaryMetrics, EpochMetrics, SplitIndices, TrainParams, TrainProgress, TrainResult } from '../ml/types.ts';
 import type { TrainingJobProgress, TrainingPhase } from '../queue/names.ts';
+import { compileGroupPattern } from '../domain/group-pattern.ts';
 import { checkTrainingParams, type TrainingParams } from '../domain/training-params.ts';
 import type { DatasetImages, DatasetStore } from '../storage/dataset-store.ts';
 import type { ModelRegistry } from '../storage/model-registry.ts';
 
 /**
  * THE training use-case (the worker's processor and the CLI both call it): dataset images at the
- * model's input size -> seeded stratified split -> ChestXRayNet -> fit (progress, abort) ->
- * threshold by Youden's J on validation -> metrics on validation and test -> a new model version
- * with everything needed to reproduce and judge it in its metadata. Nothing is published when it
+ * model's input size -> seeded stratified split, patient-disjoint when a group pattern names the
+ * patients -> ChestXRayNet -> fit (progress, abort) -> calibration fitted on validation ->
+ * threshold by the declared policy on calibrated validation scores -> metrics with intervals on
+ * validation and test -> a new model version with everything needed to reproduce and judge it in
+ * its metadata. Nothing is published when it
  * fails or is aborted; the model and the dataset images are released in every case.
  */
 
@@ -58,6 +64,18 @@ export interface SplitSizes {
   readonly test: number;
 }
 
+export interface SplitGrouping {
+  /** 'patient' when a group pattern gave patient keys; 'image' otherwise (duplicates still grouped). */
+  readonly method: 'patient' | 'image';
+  readonly pattern?: string;
+  /** Images whose path the pattern matched / did not match (each unmatched image is its own group). */
+  readonly matched?: number;
+  readonly unmatched?: number;
+  /** Distinct patients (unmatched images count one each) per split. */
+  readonly patients?: SplitSizes;
+  readonly warning?: string;
+}
+
 export interface TrainingOutcome {
   readonly name: string;
   readonly version: number;
@@ -69,7 +87,15 @@ export interface TrainingOutcome {
   readonly split: SplitSizes;
   readonly seconds: number;
   readonly engine: EngineInfo;
+  readonly grouping: SplitGrouping;
+  readonly operatingPoint: OperatingPoint;
+  /** Null when calibration is off. */
+  readonly calibration: Calibration | null;
+  /** What the card must say (e.g. that the split is by image). */
+  readonly warnings: readonly string[];
 }
+
+export const IMAGE_LEVEL_SPLIT_WARNING = 'image-level split: the estimate may be optimistic';
 
 const now = (): number => performance.now() / 1000;
 
@@ -81,17 +107,65 @@ export function isBadDataError(err: unknown): boolean {
   return isAppError(err) && BAD_DATA_STATUSES.has(err.status);
 }
 
-function splitOrExplain(dataset: DatasetImages, params: TrainingParams): SplitIndices {
-  const items = dataset.manifest.images.map((img) => ({
+const DUPLICATE_REASON = 'same content as ';
+
+/**
+ * Split items with content groups and, given a pattern, patient keys. An exact duplicate dropped
+ * at import may name another patient: its key is linked to the image that was kept.
+ */
+function splitItems(manifest: DatasetImages['manifest'], params: TrainingParams): { items: SplitItem[]; grouping: SplitGrouping } {
+  if (params.groupPattern === undefined) {
+    const items = manifest.images.map((img) => ({ label: img.label, group: img.hash, ...(img.split ? { split: img.split } : {}) }));
+    return { items, grouping: { method: 'image', warning: IMAGE_LEVEL_SPLIT_WARNING } };
+  }
+  const re = compileGroupPattern(params.groupPattern);
+  const sources = manifest.images.map((img) => img.source);
+  const duplicates = manifest.skipped.filter((s) => s.code === 'DUPLICATE' && s.reason.startsWith(DUPLICATE_REASON));
+  let keys;
+  try {
+    keys = groupKeys([...sources, ...duplicates.map((d) => d.source)], re);
+  } catch (err) {
+    if (err instanceof GroupPatternTimeoutError) {
+      throw new AppError('INVALID_GROUP_PATTERN', `groupPattern ${err.message}`, { field: 'groupPattern', reason: 'too-slow' }, { cause: err });
+    }
+    throw err;
+  }
+  const patients: string[][] = sources.map((_, i) => (keys.keys[i] === undefined ? [] : [keys.keys[i]!]));
+  const indexOf = new Map(sources.map((src, i) => [src, i]));
+  duplicates.forEach((d, k) => {
+    const key = keys.keys[sources.length + k];
+    const kept = indexOf.get(d.reason.slice(DUPLICATE_REASON.length));
+    if (key !== undefined && kept !== undefined && !patients[kept]!.includes(key)) patients[kept]!.push(key);
+  });
+  const items = manifest.images.map((img, i) => ({
     label: img.label,
     group: img.hash,
+    ...(patients[i]!.length ? { patients: patients[i]! } : {}),
     ...(img.split ? { split: img.split } : {}),
   }));
+  const matched = patients.filter((p) => p.length > 0).length;
+  return { items, grouping: { method: 'patient', pattern: params.groupPattern, matched, unmatched: sources.length - matched } };
+}
+
+function splitOrExplain(items: SplitItem[], params: TrainingParams): SplitIndices {
   try {
     return splitDataset(items, { seed: params.seed, testFraction: params.testSplit, validationFraction: params.validationSplit });
   } catch (err) {
     throw new AppError('DATASET_TOO_SMALL', err instanceof Error ? err.message : String(err), { images: items.length }, { cause: err });
   }
+}
+
+/**
+ * The split training makes for a dataset and parameters (deterministic for a seed): the same
+ * items, indices and grouping, e.g. to evaluate a version on exactly its own test split.
+ */
+export function planSplit(
+  manifest: DatasetImages['manifest'],
+  params: TrainingParams,
+): { items: SplitItem[]; split: SplitIndices; grouping: SplitGrouping } {
+  const { items, grouping } = splitItems(manifest, params);
+  const split = splitOrExplain(items, params);
+  return { items, split, grouping: grouping.method === 'patient' ? { ...grouping, patients: patientsPerSplit(items, split) } : grouping };
 }
 
 function countByClass(labels: Uint8Array, indices: readonly number[], classNames: readonly string[]): Record<string, number> {
@@ -142,7 +216,8 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
   let model: tf.LayersModel | undefined;
   try {
     const manifest = dataset.manifest;
-    const split = splitOrExplain(dataset, params);
+    const { split, grouping } = planSplit(manifest, params);
+    const policy = parseThresholdPolicy(params.thresholdPolicy ?? 'youden');
     const loadSeconds = now() - loadStart;
     const modelOptions: ModelOptions = {
       inputSize: params.inputSize,
@@ -195,10 +270,34 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
     await phase('evaluating');
     const evalStart = now();
     const val = await evaluateModel(model, dataset, split.validation, params.batchSize, signal);
-    const threshold = youdenThreshold(val.probs, val.labels);
-    const validation = binaryMetrics(val.probs, val.labels, threshold);
     const tst = await evaluateModel(model, dataset, split.test, params.batchSize, signal);
-    const test = binaryMetrics(tst.probs, tst.labels, threshold);
+    const calibrationMethod = params.calibration ?? 'none';
+    const calibration = calibrationMethod === 'none' ? null : fitCalibration(val.probs, val.labels, calibrationMethod);
+    const valProbs = applyCalibrationAll(val.probs, calibration);
+    const testProbs = applyCalibrationAll(tst.probs, calibration);
+    // Chosen and stored on the model's own probability scale, the one serving compares with the
+    // threshold; calibration is monotonic, so the calibrated cut makes the same decisions.
+    const operatingPoint = chooseThreshold(val.probs, val.labels, policy);
+    const threshold = operatingPoint.threshold;
+    const evaluation = {
+      validation: evaluateBinary(val.probs, val.labels, threshold),
+      test: evaluateBinary(tst.probs, tst.labels, threshold),
+    };
+    const validation = summarize(evaluation.validation);
+    const test = summarize(evaluation.test);
+    const quality = (probs: Float32Array, labels: Uint8Array) => {
+      const r = calibrationReport(probs, labels);
+      return { ece: r.ece, brier: r.brier };
+    };
+    const calibrationMetadata = calibration
+      ? {
+          ...calibration,
+          fittedOn: 'validation',
+          validation: { before: quality(val.probs, val.labels), after: quality(valProbs, val.labels) },
+          test: { before: quality(tst.probs, tst.labels), after: quality(testProbs, tst.labels) },
+        }
+      : { method: 'none', validation: { before: quality(val.probs, val.labels) }, test: { before: quality(tst.probs, tst.labels) } };
+    const warnings = grouping.warning ? [grouping.warning] : [];
     const evaluationSeconds = now() - evalStart;
 
     await phase('publishing');
@@ -222,14 +321,29 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       positiveClass: manifest.positiveClass,
       labels: { '0': classNames[0], '1': classNames[1] },
       threshold,
-      thresholdMethod: 'youden-j-on-validation',
+      thresholdMethod: operatingPoint.policy === 'youden' ? 'youden-j-on-validation' : `${operatingPoint.policy}-on-validation`,
+      operatingPoint: {
+        ...operatingPoint,
+        fittedOn: 'validation',
+        scale: 'model',
+        ...(calibration ? { calibratedThreshold: applyCalibration(threshold, calibration) } : {}),
+      },
+      calibration: calibrationMetadata,
       bestEpoch: fit.bestEpoch,
       bestValLoss: fit.bestValLoss,
       stoppedEarly: fit.stoppedEarly,
       metrics: { validation, test },
+      evaluation,
+      warnings,
       history: fit.history,
       split: {
         method: manifest.images.some((img) => img.split) ? 'archive-folders-then-seeded' : 'seeded-stratified-by-content-hash',
+        // 'patient': no patient in two splits (groupPattern); 'image': only exact duplicates kept together.
+        level: grouping.method,
+        ...(grouping.warning ? { warning: grouping.warning } : {}),
+        ...(grouping.method === 'patient'
+          ? { groups: { pattern: grouping.pattern, matched: grouping.matched, unmatched: grouping.unmatched, unmatchedAs: 'own-group', patients: grouping.patients } }
+          : {}),
         seed: params.seed,
         train: split.train.length,
         validation: split.validation.length,
@@ -268,6 +382,10 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       split: { train: split.train.length, validation: split.validation.length, test: split.test.length },
       seconds: now() - started,
       engine,
+      grouping,
+      operatingPoint,
+      calibration,
+      warnings,
     };
   } finally {
     model?.dispose();

@@ -240,7 +240,7 @@ describe('bad requests', () => {
     ['zoom 1', { augmentation: { zoom: 1 } }],
     ['shift 0.51', { augmentation: { shift: 0.51 } }],
     ['horizontalFlip "true"', { augmentation: { horizontalFlip: 'true' } }],
-    ['augmentation unknown field', { augmentation: { brightness: 0.2 } }],
+    ['augmentation unknown field', { augmentation: { shear: 0.2 } }],
     ['classWeighting "auto"', { classWeighting: 'auto' }],
     ['earlyStoppingPatience -1', { earlyStoppingPatience: -1 }],
     ['earlyStoppingPatience 101', { earlyStoppingPatience: 101 }],

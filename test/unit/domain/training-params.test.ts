@@ -64,6 +64,8 @@ describe('training parameters', () => {
       inputSize: 128,
       filterMultiplier: 2,
       batchNorm: true,
+      thresholdPolicy: 'youden',
+      calibration: 'platt',
     });
     // Partial augmentation keeps the other fields off.
     expect(resolve({ datasetId: DS, augmentation: { horizontalFlip: true } }).params.augmentation).toEqual({
