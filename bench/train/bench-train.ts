@@ -27,7 +27,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { MALLOC_ENV } from '../../src/ml/engine.ts';
+import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import {
   childEnv,
   envFlags,

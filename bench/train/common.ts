@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ImageSource } from '../../src/ml/types.ts';
-import { MALLOC_ENV } from '../../src/ml/engine.ts';
+import { MALLOC_ENV } from '../../src/malloc-env.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');

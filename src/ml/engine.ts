@@ -90,4 +90,14 @@ export function assertTrainingEngine(): void {
   }
 }
 
-export { MALLOC_ENV } from '../malloc-env.ts';
+/** The backend TensorFlow.js runs on now ('tensorflow', 'wasm'). */
+export function activeBackend(): string {
+  return tf.getBackend();
+}
+
+/** Node's and TensorFlow.js's package versions, for a model version's metadata. */
+export function libraryVersions(): Record<string, string> {
+  const versions: Record<string, string> = { node: process.version };
+  for (const [k, v] of Object.entries(tf.version)) if (typeof v === 'string') versions[k] = v;
+  return versions;
+}

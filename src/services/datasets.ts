@@ -4,6 +4,8 @@ import { AppError } from '../errors.ts';
 import type { DatasetStore, StoredUpload } from '../storage/dataset-store.ts';
 import type { DatasetManifest, DatasetSummary } from '../storage/dataset-types.ts';
 
+export type { DatasetManifest, DatasetSummary };
+
 /** An archive received into the store, waiting to be imported or discarded. */
 export type ReceivedArchive = StoredUpload;
 

@@ -1,4 +1,6 @@
 import type { Logger } from '../domain/logger.ts';
+
+export type { EngineInfo } from '../ml/engine.ts';
 import { withTimeout } from '../domain/with-timeout.ts';
 
 /** Readiness facts for GET /health/ready. */

@@ -1,9 +1,8 @@
 import type { Logger } from '../domain/logger.ts';
-import * as tf from '@tensorflow/tfjs';
 import { AppError, isAppError } from '../errors.ts';
 import { PREPROCESSING } from '../imaging/decode.ts';
 import { throwIfAborted } from '../ml/batches.ts';
-import { assertTrainingEngine, initEngine, type EngineInfo } from '../ml/engine.ts';
+import { activeBackend, assertTrainingEngine, initEngine, libraryVersions, type EngineInfo } from '../ml/engine.ts';
 import { applyCalibration, applyCalibrationAll, fitCalibration, type Calibration } from '../ml/calibration.ts';
 import { evaluateModel } from '../ml/evaluate.ts';
 import { groupKeys, GroupPatternTimeoutError } from '../ml/groups.ts';
@@ -174,12 +173,6 @@ function countByClass(labels: Uint8Array, indices: readonly number[], classNames
   return out;
 }
 
-function libraryVersions(): Record<string, string> {
-  const versions: Record<string, string> = { node: process.version };
-  for (const [k, v] of Object.entries(tf.version)) if (typeof v === 'string') versions[k] = v;
-  return versions;
-}
-
 export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx: TrainingContext = {}): Promise<TrainingOutcome> {
   const started = now();
   const params = checkTrainingParams(req.params);
@@ -213,7 +206,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
   throwIfAborted(signal);
   const loadStart = now();
   const dataset = await deps.datasets.openImages(req.datasetId, params.inputSize);
-  let model: tf.LayersModel | undefined;
+  let model: ReturnType<typeof buildChestXRayNet> | undefined;
   try {
     const manifest = dataset.manifest;
     const { split, grouping } = planSplit(manifest, params);
@@ -355,7 +348,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
         },
       },
       preprocessing: { ...PREPROCESSING, inputSize: params.inputSize },
-      engine: { name: engine.name, description: engine.description, backend: tf.getBackend(), ...(engine.fallbackReason ? { fallbackReason: engine.fallbackReason } : {}) },
+      engine: { name: engine.name, description: engine.description, backend: activeBackend(), ...(engine.fallbackReason ? { fallbackReason: engine.fallbackReason } : {}) },
       libraries: libraryVersions(),
       timings: {
         loadSeconds,

@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { DatasetService } from '../../services/datasets.ts';
-import type { DatasetManifest } from '../../storage/dataset-types.ts';
+import type { DatasetManifest } from '../../services/datasets.ts';
 import { errorResponses } from '../schemas/error.ts';
 import { EXAMPLE_DATASET_ID } from '../schemas/examples.ts';
 import { documentedBody } from '../schemas/openapi.ts';

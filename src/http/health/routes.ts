@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { EngineInfo } from '../../ml/engine.ts';
+import type { EngineInfo } from '../../services/health.ts';
 import type { HealthService } from '../../services/health.ts';
 import type { PredictionService } from '../../services/predictions.ts';
 import { errorResponse, errorResponses } from '../schemas/error.ts';

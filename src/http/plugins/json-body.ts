@@ -56,6 +56,6 @@ export const jsonBodyPlugin = sharedPlugin('json-body', async (app: FastifyInsta
       done(new AppError('JSON_TOO_DEEP', `JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`, { maxDepth: MAX_JSON_DEPTH }), undefined);
       return;
     }
-    parse(request, text, done);
+    void parse(request, text, done);
   });
 });

@@ -1,9 +1,11 @@
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
-import type { SchemaErrorDataVar } from 'fastify/types/schema.js';
+import type { FastifySchemaCompiler, FastifySchemaValidationError, FastifyServerOptions } from 'fastify';
 import { describeSchemaError } from '../../domain/training-params.ts';
 import { AppError } from '../../errors.ts';
+
+/** Which part of the request failed ('body', 'querystring', 'params', 'headers'). */
+type SchemaErrorDataVar = Parameters<NonNullable<FastifyServerOptions['schemaErrorFormatter']>>[1];
 
 /**
  * The one request validator of the app, set once at the root (`app.setValidatorCompiler`) and so
