@@ -78,8 +78,7 @@ async function main(): Promise<void> {
       process.stdout.write(values.json ? `${JSON.stringify({ image: d.file, error: d.error })}\n` : `${d.file}\terror\t${d.error}\n`);
       continue;
     }
-    const probability = probs[k++]!;
-    const label = labelOf(labels, probability);
+    const { probability, label } = labelOf(labels, probs[k++]!);
     process.stdout.write(
       values.json
         ? `${JSON.stringify({ image: d.file, probability, label, threshold, model: { name, version: v } })}\n`

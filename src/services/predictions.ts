@@ -120,7 +120,7 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
           throw err;
         }
         const probs = await ticket.submit(pixels);
-        const predictions = probs.map((probability) => ({ probability, label: labelOf(m, probability), threshold: m.threshold }));
+        const predictions = probs.map((probability) => labelOf(m, probability));
         const version = String(m.version);
         for (const p of predictions) metrics.predictions.inc({ model: m.name, version, label: p.label });
         return { model: { name: m.name, version: m.version }, predictions };
@@ -136,9 +136,9 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
         const [pixels] = await decodeAll([image], m.inputSize);
         const cam = m.model.explain(pixels!);
         const png = await heatmapOverlayPng(pixels!, cam.heatmap, m.inputSize);
-        const label = labelOf(m, cam.probability);
-        metrics.predictions.inc({ model: m.name, version: String(m.version), label });
-        return { model: { name: m.name, version: m.version }, probability: cam.probability, label, threshold: m.threshold, png };
+        const labelled = labelOf(m, cam.probability);
+        metrics.predictions.inc({ model: m.name, version: String(m.version), label: labelled.label });
+        return { model: { name: m.name, version: m.version }, ...labelled, png };
       } finally {
         lease.release();
       }
