@@ -1,3 +1,4 @@
+import { CONV_LAYERS, DENSE_UNITS } from '../ml/architecture.ts';
 import type { TrainingParams } from './training-params.ts';
 
 /**
@@ -17,16 +18,7 @@ import type { TrainingParams } from './training-params.ts';
  * measures the real peak of tfjs-node's tensors and holds the estimate to it within 25%.
  */
 
-export const CONV_LAYERS: ReadonlyArray<{ readonly filters: number; readonly kernel: number; readonly pool: boolean }> = [
-  { filters: 8, kernel: 3, pool: true },
-  { filters: 8, kernel: 3, pool: true },
-  { filters: 12, kernel: 3, pool: true },
-  { filters: 12, kernel: 3, pool: true },
-  { filters: 20, kernel: 5, pool: true },
-  { filters: 20, kernel: 5, pool: true },
-  { filters: 50, kernel: 5, pool: false },
-];
-export const DENSE_UNITS: readonly number[] = [128, 32, 1];
+export { CONV_LAYERS, DENSE_UNITS };
 
 const FLOAT_BYTES = 4;
 

@@ -1,3 +1,4 @@
+import { CONV_LAYERS, DENSE_UNITS } from './architecture.ts';
 import * as tf from '@tensorflow/tfjs';
 
 export interface ModelOptions {
@@ -22,15 +23,6 @@ export const DEFAULT_MODEL_OPTIONS: ModelOptions = Object.freeze({
   batchNorm: false,
 });
 
-const CONVS: ReadonlyArray<{ filters: number; kernel: number; pool: boolean }> = [
-  { filters: 8, kernel: 3, pool: true },
-  { filters: 8, kernel: 3, pool: true },
-  { filters: 12, kernel: 3, pool: true },
-  { filters: 12, kernel: 3, pool: true },
-  { filters: 20, kernel: 5, pool: true },
-  { filters: 20, kernel: 5, pool: true },
-  { filters: 50, kernel: 5, pool: false },
-];
 
 /** Name of the last conv layer's output (the Grad-CAM target). */
 export const LAST_CONV_LAYER = 'conv7';
@@ -59,7 +51,7 @@ export function buildChestXRayNet(options: Partial<ModelOptions> = {}): tf.Layer
     return opts.seed === undefined ? {} : { kernelInitializer: tf.initializers.glorotUniform({ seed: opts.seed * 1000 + layerIndex }) };
   };
   let x: tf.SymbolicTensor = input;
-  CONVS.forEach((c, i) => {
+  CONV_LAYERS.forEach((c, i) => {
     const n = i + 1;
     const filters = Math.max(1, Math.round(c.filters * opts.filterMultiplier));
     x = tf.layers
@@ -82,9 +74,9 @@ export function buildChestXRayNet(options: Partial<ModelOptions> = {}): tf.Layer
     }
   });
   x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ name: 'fc1', units: 128, activation: 'relu', ...init() }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ name: 'fc1', units: DENSE_UNITS[0], activation: 'relu', ...init() }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dropout({ name: 'dropout', rate: opts.dropoutRate }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ name: 'fc2', units: 32, activation: 'relu', ...init() }).apply(x) as tf.SymbolicTensor;
-  const output = tf.layers.dense({ name: 'probability', units: 1, activation: 'sigmoid', ...init() }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ name: 'fc2', units: DENSE_UNITS[1], activation: 'relu', ...init() }).apply(x) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ name: 'probability', units: DENSE_UNITS[2], activation: 'sigmoid', ...init() }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: 'ChestXRayNet' });
 }

@@ -148,7 +148,7 @@ describe.runIf(haveChromium)('the dashboard in Chromium against a started servic
         }).observe(document.body, { subtree: true, childList: true, attributes: true });
       });
       await page.getByRole('button', { name: 'Start training' }).click();
-      await page.waitForURL(/#\/training\/[A-Za-z0-9-]+$/);
+      await page.waitForURL(/#\/training\/job_[a-z2-7]{16}$/);
       const firstJob = page.url().split('/').pop()!;
       await page.getByTestId('loss-chart').waitFor({ timeout: STEP_MS });
       await page.getByTestId('job-result').waitFor({ timeout: STEP_MS });
@@ -211,7 +211,7 @@ describe.runIf(haveChromium)('the dashboard in Chromium against a started servic
       await page.fill('#f-epochs', '150');
       await page.fill('#f-model-inputSize', '64');
       await page.getByRole('button', { name: 'Start training' }).click();
-      await page.waitForURL((u) => /#\/training\/[A-Za-z0-9-]+$/.test(u.hash) && !u.hash.endsWith(firstJob));
+      await page.waitForURL((u) => /#\/training\/job_[a-z2-7]{16}$/.test(u.hash) && !u.hash.endsWith(firstJob));
       const secondJob = page.url().split('/').pop()!;
       const monitor = page.getByTestId('job-monitor');
       await monitor.getByRole('button', { name: 'Cancel job' }).waitFor();
