@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { TrainingJobData, TrainingJobProgress, TrainingJobResult } from './names.ts';
+import { randomId } from '../domain/random-id.ts';
 
 /**
  * Training jobs read out of BullMQ as plain records, each in ONE atomic step: a Lua script reads
@@ -30,23 +30,9 @@ export interface JobRecord {
   readonly finishedOn: number | null;
 }
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-
 /** A fresh job id, `job_` + 16 base32 characters (80 random bits); see JOB_ID_PATTERN. */
 export function newJobId(): string {
-  const bytes = randomBytes(10);
-  let bits = 0;
-  let value = 0;
-  let out = 'job_';
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out;
+  return randomId('job_');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetZip } from '../helpers/api-archives.ts';
 import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
+import { freePort } from '../helpers/service-process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -37,13 +38,6 @@ function startApi(env: Record<string, string>): Proc {
   return proc;
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function waitLive(port: number, proc: Proc): Promise<void> {
   for (let i = 0; i < 300; i++) {

@@ -4,7 +4,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,16 +15,8 @@ import { createTrainingJobService } from '../../src/services/training-jobs.ts';
 import type { DatasetManifest } from '../../src/storage/dataset-store.ts';
 import { startJobsHarness, type JobsHarness } from '../helpers/jobs-harness.ts';
 import { redisAnswers } from '../helpers/redis.ts';
+import { freePort } from '../helpers/service-process.ts';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 let h: JobsHarness;
 let ds: DatasetManifest;

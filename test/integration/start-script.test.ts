@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withTimeout as boundedBy } from '../../src/domain/with-timeout.ts';
 import { redisAnswers, uniquePrefix } from '../helpers/redis.ts';
+import { freePort } from '../helpers/service-process.ts';
 
 // `npm start` (scripts/start.ts) end to end: it must start its own redis-server when none answers,
 // bring up the API and a worker, and leave nothing behind when stopped.
@@ -23,16 +23,6 @@ const runs: Run[] = [];
 const pidsToReap: number[] = [];
 const tmpDirs: string[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function alive(pid: number): boolean {
   try {
