@@ -106,7 +106,14 @@ export function isBadDataError(err: unknown): boolean {
   return isAppError(err) && BAD_DATA_STATUSES.has(err.status);
 }
 
-const DUPLICATE_REASON = 'same content as ';
+/** How manifests written before `duplicateOf` existed name the kept copy in a DUPLICATE reason. */
+const LEGACY_DUPLICATE_REASON = 'same content as ';
+
+/** The source of the image kept in place of a DUPLICATE entry. */
+function keptSourceOf(entry: DatasetImages['manifest']['skipped'][number]): string | undefined {
+  if (entry.duplicateOf !== undefined) return entry.duplicateOf;
+  return entry.reason.startsWith(LEGACY_DUPLICATE_REASON) ? entry.reason.slice(LEGACY_DUPLICATE_REASON.length) : undefined;
+}
 
 /**
  * Split items with content groups and, given a pattern, patient keys. An exact duplicate dropped
@@ -119,7 +126,10 @@ function splitItems(manifest: DatasetImages['manifest'], params: TrainingParams)
   }
   const re = compileGroupPattern(params.groupPattern);
   const sources = manifest.images.map((img) => img.source);
-  const duplicates = manifest.skipped.filter((s) => s.code === 'DUPLICATE' && s.reason.startsWith(DUPLICATE_REASON));
+  const duplicates = manifest.skipped.flatMap((s) => {
+    const kept = s.code === 'DUPLICATE' ? keptSourceOf(s) : undefined;
+    return kept === undefined ? [] : [{ source: s.source, kept }];
+  });
   let keys;
   try {
     keys = groupKeys([...sources, ...duplicates.map((d) => d.source)], re);
@@ -133,7 +143,7 @@ function splitItems(manifest: DatasetImages['manifest'], params: TrainingParams)
   const indexOf = new Map(sources.map((src, i) => [src, i]));
   duplicates.forEach((d, k) => {
     const key = keys.keys[sources.length + k];
-    const kept = indexOf.get(d.reason.slice(DUPLICATE_REASON.length));
+    const kept = indexOf.get(d.kept);
     if (key !== undefined && kept !== undefined && !patients[kept]!.includes(key)) patients[kept]!.push(key);
   });
   const items = manifest.images.map((img, i) => ({

@@ -65,7 +65,7 @@ export async function importImages(plan: ImportPlan): Promise<ImportResult> {
     const first = seen.get(hash);
     if (first) {
       if (first.className === place.className && !first.conflict) {
-        skipped.push({ source: file.path, code: SKIP.DUPLICATE, reason: `same content as ${first.source}` });
+        skipped.push({ source: file.path, code: SKIP.DUPLICATE, reason: `same content as ${first.source}`, duplicateOf: first.source });
       } else {
         first.conflict ??= { source: file.path, className: place.className };
         skipped.push({

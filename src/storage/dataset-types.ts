@@ -32,6 +32,8 @@ export interface SkippedEntry {
   /** A decode error code (IMAGE_CORRUPT...) or one of SKIP in dataset-layout.ts. */
   code: string;
   reason: string;
+  /** DUPLICATE entries: the source of the kept image with the same content. */
+  duplicateOf?: string;
 }
 
 export interface DatasetManifest {

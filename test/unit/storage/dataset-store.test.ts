@@ -187,8 +187,8 @@ describe('dataset store: importArchive', () => {
     expect(m.counts.duplicates).toBe(2);
     expect(m.counts.bySplit).toEqual({ train: 6 });
     expect(m.skipped).toEqual([
-      { source: 'test/NORMAL/copy.png', code: 'DUPLICATE', reason: `same content as ${items[0]!.name}` },
-      { source: 'train/NORMAL/again.png', code: 'DUPLICATE', reason: `same content as ${items[0]!.name}` },
+      { source: 'test/NORMAL/copy.png', code: 'DUPLICATE', reason: `same content as ${items[0]!.name}`, duplicateOf: items[0]!.name },
+      { source: 'train/NORMAL/again.png', code: 'DUPLICATE', reason: `same content as ${items[0]!.name}`, duplicateOf: items[0]!.name },
     ]);
   });
 
