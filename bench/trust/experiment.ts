@@ -15,7 +15,12 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { KERMANY_GROUP_PATTERN } from '../../src/domain/group-pattern.ts';
 import { DEFAULT_TRAINING_PARAMS, resolveTrainingRequest } from '../../src/domain/training-params.ts';
+import { labelling } from '../../src/domain/labelling.ts';
+import { applyCalibrationAll } from '../../src/ml/calibration.ts';
 import { initEngine } from '../../src/ml/engine.ts';
+import { evaluateModel } from '../../src/ml/evaluate.ts';
+import { evaluateBinary } from '../../src/ml/metrics.ts';
+import { chooseThreshold, parseThresholdPolicy } from '../../src/ml/operating-point.ts';
 import { modelFromArtifacts } from '../../src/ml/serialize.ts';
 import { standardPerturbations, stressTest, type Perturbation } from '../../src/ml/stress.ts';
 import { planSplit, runTraining } from '../../src/services/training.ts';
@@ -30,6 +35,10 @@ const inputSize = Number(flag(argv, 'input-size') ?? 128);
 const epochs = Number(flag(argv, 'epochs') ?? 10);
 const recipe = flag(argv, 'recipe') ?? 'off';
 const extra = JSON.parse(flag(argv, 'params') ?? '{}') as Record<string, unknown>;
+/** A labelled zip of other patients from another acquisition batch (see bench/trust/README.md: make-shift-split.py). */
+const external = flag(argv, 'external');
+/** Policies whose validation-chosen threshold is also scored on the external set (evidence for the default). */
+const POLICIES = ['youden', 'sensitivity:0.95', 'sensitivity:0.98', 'specificity:0.9', 'specificity:0.95', 'specificity:0.98'];
 
 const RECIPES: Record<string, Record<string, unknown>> = {
   off: {},
@@ -90,6 +99,40 @@ const images = await store.openImages(dataset.id, inputSize);
 const { split } = planSplit(images.manifest, { ...DEFAULT_TRAINING_PARAMS, ...req.params });
 const model = await modelFromArtifacts(await registry.loadArtifacts(outcome.name, outcome.version));
 const stress = await stressTest(model, images, split.test, { perturbations: [...standardPerturbations(), jpeg30] });
+
+// The external-shift proxy: the version scored on patients of another acquisition batch, exactly as
+// serving labels them (calibrated probabilities, the stored threshold), and what each other policy's
+// validation-chosen threshold would have given there.
+let externalReport: Record<string, unknown> | null = null;
+if (external) {
+  const extName = path.basename(external).replace(/\.zip$/i, '');
+  let ext = (await store.list()).find((d) => d.name === extName && d.size === inputSize);
+  ext ??= await store.importArchive(path.resolve(external), { name: extName, size: inputSize, filename: path.basename(external) });
+  const extImages = await store.openImages(ext.id, inputSize);
+  const all = Array.from({ length: extImages.labels.length }, (_, i) => i);
+  const scored = await evaluateModel(model, extImages, all, 32);
+  const val = await evaluateModel(model, images, split.validation, 32);
+  await extImages.close();
+  const version = await registry.getVersion(outcome.name, outcome.version);
+  const l = labelling(version.metadata);
+  const stored = evaluateBinary(applyCalibrationAll(scored.probs, l.calibration), scored.labels, l.threshold);
+  const byPolicy = POLICIES.map((policy) => {
+    const t = chooseThreshold(val.probs, val.labels, parseThresholdPolicy(policy)).threshold;
+    const e = evaluateBinary(scored.probs, scored.labels, t);
+    return { policy, threshold: t, accuracy: e.accuracy.value, sensitivity: e.sensitivity.value, specificity: e.specificity.value };
+  });
+  externalReport = {
+    dataset: extName,
+    images: stored.count,
+    auc: stored.auc,
+    accuracy: stored.accuracy.value,
+    sensitivity: stored.sensitivity.value,
+    specificity: stored.specificity.value,
+    threshold: l.threshold,
+    ece: stored.calibration.ece,
+    byPolicy,
+  };
+}
 model.dispose();
 await images.close();
 
@@ -107,6 +150,7 @@ const row = {
   stressWorst: stress.worst,
   stress: stress.perturbed.map((r) => ({ name: r.name, auc: r.auc.value })),
   operatingPoint: outcome.operatingPoint,
+  external: externalReport,
   trainMinutes,
   importSeconds,
   engine: engine.name,
@@ -118,5 +162,11 @@ process.stdout.write(
   `| ${recipe} (${inputSize}px, ${epochs} epochs, best ${outcome.bestEpoch}) | ${ci(meta.evaluation.validation.auc)} | ${ci(meta.evaluation.test.auc)} | ` +
     `${stress.meanAuc.toFixed(3)} (worst: ${stress.worst?.name} ${stress.worst?.auc.value.toFixed(3)}) | ${trainMinutes.toFixed(1)} |\n`,
 );
+if (externalReport) {
+  const e = externalReport as { auc: { value: number; low: number; high: number }; accuracy: number; sensitivity: number; specificity: number; byPolicy: Array<Record<string, number | string>> };
+  process.stdout.write(`external ${externalReport.dataset}: AUC ${ci(e.auc)}, at the stored threshold accuracy ${e.accuracy.toFixed(3)} sensitivity ${e.sensitivity.toFixed(3)} specificity ${e.specificity.toFixed(3)}\n`);
+  for (const b of e.byPolicy)
+    process.stdout.write(`  policy ${b.policy}: threshold ${Number(b.threshold).toFixed(3)} accuracy ${Number(b.accuracy).toFixed(3)} sens ${Number(b.sensitivity).toFixed(3)} spec ${Number(b.specificity).toFixed(3)}\n`);
+}
 for (const r of stress.perturbed) process.stdout.write(`  ${r.name}: ${r.auc.value.toFixed(3)} (${r.delta >= 0 ? '+' : ''}${r.delta.toFixed(3)})\n`);
 process.exit(0);

@@ -113,6 +113,12 @@ export const TrainingJobRequestSchema = Type.Object(
     ),
     augmentation: Type.Optional(AugmentationSchema),
     classWeighting: Type.Optional(Type.Union([Type.Literal('balanced'), Type.Literal('none')], { default: 'balanced' })),
+    learningRateSchedule: Type.Optional(
+      Type.Union([Type.Literal('constant'), Type.Literal('cosine')], {
+        default: 'constant',
+        description: 'constant: learningRate throughout; cosine: decays per batch from learningRate to 1% of it at the last epoch',
+      }),
+    ),
     earlyStoppingPatience: Type.Optional(
       Type.Integer({
         minimum: L.earlyStoppingPatience.min,
@@ -161,6 +167,7 @@ export interface TrainingParams {
   readonly testSplit: number;
   readonly augmentation: AugmentationOptions;
   readonly classWeighting: 'balanced' | 'none';
+  readonly learningRateSchedule?: 'constant' | 'cosine';
   readonly earlyStoppingPatience: number;
   readonly inputSize: number;
   readonly filterMultiplier: number;
@@ -189,6 +196,7 @@ export const DEFAULT_TRAINING_PARAMS: TrainingParams = Object.freeze({
   testSplit: L.testSplit.default,
   augmentation: Object.freeze({ rotation: 0, zoom: 0, shift: 0, horizontalFlip: false }),
   classWeighting: 'balanced',
+  learningRateSchedule: 'constant',
   earlyStoppingPatience: L.earlyStoppingPatience.default,
   inputSize: L.inputSize.default,
   filterMultiplier: L.filterMultiplier.default,
@@ -216,6 +224,7 @@ export const TrainingParamsSchema = Type.Object({
     gamma: Type.Optional(Type.Number()),
   }),
   classWeighting: Type.Union([Type.Literal('balanced'), Type.Literal('none')]),
+  learningRateSchedule: Type.Optional(Type.Union([Type.Literal('constant'), Type.Literal('cosine')])),
   earlyStoppingPatience: Type.Integer(),
   inputSize: Type.Integer(),
   filterMultiplier: Type.Number(),
@@ -316,6 +325,7 @@ export function resolveTrainingRequest(body: unknown, defaults: { modelName: str
     testSplit: req.testSplit ?? d.testSplit,
     augmentation: { ...d.augmentation, ...req.augmentation },
     classWeighting: req.classWeighting ?? d.classWeighting,
+    learningRateSchedule: req.learningRateSchedule ?? d.learningRateSchedule ?? 'constant',
     earlyStoppingPatience: req.earlyStoppingPatience ?? d.earlyStoppingPatience,
     inputSize: req.model?.inputSize ?? d.inputSize,
     filterMultiplier: req.model?.filterMultiplier ?? d.filterMultiplier,

@@ -92,6 +92,20 @@ function weightedBinaryCrossEntropy(p: tf.Tensor, y: tf.Tensor, w: tf.Tensor): t
 }
 
 /** One optimizer step; returns [loss, correct predictions at 0.5] as one tensor, so one read suffices. */
+/**
+ * The learning rate of step `step` (0-based) of `totalSteps`: constant, or a cosine decay from
+ * learningRate at the first step to 1% of it at the last.
+ */
+export function scheduledLearningRate(
+  params: Pick<TrainParams, 'learningRate' | 'learningRateSchedule'>,
+  step: number,
+  totalSteps: number,
+): number {
+  if (params.learningRateSchedule !== 'cosine') return params.learningRate;
+  const progress = Math.min(1, Math.max(0, step / Math.max(1, totalSteps - 1)));
+  return params.learningRate * (0.01 + 0.99 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
 function trainStep(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
@@ -153,6 +167,8 @@ export async function trainModel(
   const batchesPerEpoch = Math.ceil(order.length / batchSize);
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = tf.train.adam(params.learningRate);
+  const totalSteps = epochs * batchesPerEpoch;
+  const learningRateAt = (step: number) => scheduledLearningRate(params, step, totalSteps);
   const progress = progressQueue(callbacks.onProgress);
 
   const history: EpochMetrics[] = [];
@@ -190,6 +206,8 @@ export async function trainModel(
         const weights = targets.map((t) => classWeight[t]!);
         // [k, size, size, 1]: pixels (0..255) -> augmented -> standardised per image.
         const x = tf.tidy(() => standardizeImages(augmentImages(pixelsToTensor(raw, k, size), params.augmentation, augmentRng)));
+        // tfjs marks the field protected but reads it at every applyGradients; there is no setter.
+        (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt((epoch - 1) * batchesPerEpoch + b);
         let stats: tf.Tensor1D;
         try {
           stats = trainStep(model, optimizer, varList, x, targets, weights);

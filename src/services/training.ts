@@ -237,6 +237,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       seed: params.seed,
       augmentation: params.augmentation,
       classWeighting: params.classWeighting,
+      learningRateSchedule: params.learningRateSchedule ?? 'constant',
       earlyStoppingPatience: params.earlyStoppingPatience,
     };
     ctx.log?.info(

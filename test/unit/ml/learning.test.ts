@@ -5,7 +5,7 @@ import { evaluateModel } from '../../../src/ml/evaluate.ts';
 import { rocAuc } from '../../../src/ml/metrics.ts';
 import { buildChestXRayNet } from '../../../src/ml/model.ts';
 import { splitDataset } from '../../../src/ml/split.ts';
-import { classWeights, trainModel } from '../../../src/ml/train.ts';
+import { classWeights, scheduledLearningRate, trainModel } from '../../../src/ml/train.ts';
 import { DEFAULT_TRAIN_PARAMS, type TrainProgress } from '../../../src/ml/types.ts';
 import { syntheticSource } from '../../helpers/memory-source.ts';
 
@@ -91,5 +91,22 @@ describe('classWeights', () => {
     const train = [0, 1, 2, 3, 4, 5, 6, 7]; // 3 positive, 5 negative
     expect(classWeights(labels, train, 'balanced')).toEqual([8 / 10, 8 / 6]);
     expect(classWeights(labels, train, 'none')).toEqual([1, 1]);
+  });
+});
+
+describe('scheduledLearningRate', () => {
+  it('is constant by default and decays by cosine from the rate to 1% of it', () => {
+    const base = { learningRate: 1e-3 };
+    expect(scheduledLearningRate(base, 0, 100)).toBe(1e-3);
+    expect(scheduledLearningRate({ ...base, learningRateSchedule: 'constant' }, 99, 100)).toBe(1e-3);
+    const cosine = { ...base, learningRateSchedule: 'cosine' as const };
+    const rates = Array.from({ length: 100 }, (_, s) => scheduledLearningRate(cosine, s, 100));
+    expect(rates[0]).toBeCloseTo(1e-3, 12);
+    expect(rates[99]).toBeCloseTo(1e-5, 12);
+    expect(rates[50]).toBeGreaterThan(4.9e-4);
+    expect(rates[50]).toBeLessThan(5.1e-4);
+    for (let s = 1; s < rates.length; s++) expect(rates[s]).toBeLessThan(rates[s - 1]!);
+    // Past the horizon (an epoch added after the fact) it stays at the floor, never negative.
+    expect(scheduledLearningRate(cosine, 500, 100)).toBeCloseTo(1e-5, 12);
   });
 });
