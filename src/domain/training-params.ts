@@ -22,6 +22,8 @@ export const TRAINING_LIMITS = Object.freeze({
   validationSplit: { exclusiveMin: 0, max: 0.5, default: 0.15 },
   testSplit: { exclusiveMin: 0, max: 0.5, default: 0.15 },
   earlyStoppingPatience: { min: 0, max: 100, default: 0 },
+  /** Applied when the request leaves `epochs` to its default: the default recipe fits 15 minutes on any CPU. */
+  timeBudgetMinutes: { min: 0, max: 10_080, default: 13 },
   rotation: { min: 0, max: 45 },
   zoom: { min: 0, max: 0.5 },
   shift: { min: 0, max: 0.5 },
@@ -113,6 +115,16 @@ export const TrainingJobRequestSchema = Type.Object(
     ),
     augmentation: Type.Optional(AugmentationSchema),
     classWeighting: Type.Optional(Type.Union([Type.Literal('balanced'), Type.Literal('none')], { default: 'balanced' })),
+    timeBudgetMinutes: Type.Optional(
+      Type.Number({
+        minimum: L.timeBudgetMinutes.min,
+        maximum: L.timeBudgetMinutes.max,
+        description:
+          'Wall-clock minutes the fit may take (validation included); after the first epoch the plan shrinks to the epochs that fit, ' +
+          'the learning-rate schedule runs to its end and the best epoch is kept. 0 = no limit. ' +
+          `Default: ${L.timeBudgetMinutes.default} when epochs is left to its default, else 0`,
+      }),
+    ),
     learningRateSchedule: Type.Optional(
       Type.Union([Type.Literal('constant'), Type.Literal('cosine')], {
         default: 'constant',
@@ -168,6 +180,7 @@ export interface TrainingParams {
   readonly augmentation: AugmentationOptions;
   readonly classWeighting: 'balanced' | 'none';
   readonly learningRateSchedule?: 'constant' | 'cosine';
+  readonly timeBudgetMinutes?: number;
   readonly earlyStoppingPatience: number;
   readonly inputSize: number;
   readonly filterMultiplier: number;
@@ -197,6 +210,7 @@ export const DEFAULT_TRAINING_PARAMS: TrainingParams = Object.freeze({
   augmentation: Object.freeze({ rotation: 0, zoom: 0, shift: 0, horizontalFlip: false }),
   classWeighting: 'balanced',
   learningRateSchedule: 'constant',
+  timeBudgetMinutes: L.timeBudgetMinutes.default,
   earlyStoppingPatience: L.earlyStoppingPatience.default,
   inputSize: L.inputSize.default,
   filterMultiplier: L.filterMultiplier.default,
@@ -225,6 +239,7 @@ export const TrainingParamsSchema = Type.Object({
   }),
   classWeighting: Type.Union([Type.Literal('balanced'), Type.Literal('none')]),
   learningRateSchedule: Type.Optional(Type.Union([Type.Literal('constant'), Type.Literal('cosine')])),
+  timeBudgetMinutes: Type.Optional(Type.Number()),
   earlyStoppingPatience: Type.Integer(),
   inputSize: Type.Integer(),
   filterMultiplier: Type.Number(),
@@ -326,6 +341,7 @@ export function resolveTrainingRequest(body: unknown, defaults: { modelName: str
     augmentation: { ...d.augmentation, ...req.augmentation },
     classWeighting: req.classWeighting ?? d.classWeighting,
     learningRateSchedule: req.learningRateSchedule ?? d.learningRateSchedule ?? 'constant',
+    timeBudgetMinutes: req.timeBudgetMinutes ?? (req.epochs === undefined ? L.timeBudgetMinutes.default : 0),
     earlyStoppingPatience: req.earlyStoppingPatience ?? d.earlyStoppingPatience,
     inputSize: req.model?.inputSize ?? d.inputSize,
     filterMultiplier: req.model?.filterMultiplier ?? d.filterMultiplier,

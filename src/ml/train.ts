@@ -32,6 +32,7 @@ export function classWeights(
 
 function validate(model: tf.LayersModel, source: ImageSource, split: SplitIndices, p: TrainParams): void {
   const int = (v: number, min: number) => Number.isInteger(v) && v >= min;
+  if (p.timeBudgetMinutes !== undefined && !(p.timeBudgetMinutes >= 0)) throw new RangeError(`timeBudgetMinutes must be >= 0 (got ${p.timeBudgetMinutes})`);
   if (!int(p.epochs, 1)) throw new RangeError(`epochs must be an integer >= 1 (got ${p.epochs})`);
   if (!int(p.batchSize, 1)) throw new RangeError(`batchSize must be an integer >= 1 (got ${p.batchSize})`);
   if (!(p.learningRate > 0 && p.learningRate < 1)) throw new RangeError(`learningRate must be in (0, 1) (got ${p.learningRate})`);
@@ -167,8 +168,11 @@ export async function trainModel(
   const batchesPerEpoch = Math.ceil(order.length / batchSize);
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = tf.train.adam(params.learningRate);
-  const totalSteps = epochs * batchesPerEpoch;
-  const learningRateAt = (step: number) => scheduledLearningRate(params, step, totalSteps);
+  // A time budget shortens the plan once the first epochs show the speed of this machine, so the
+  // learning-rate schedule still runs to its end and the best epoch is kept.
+  let plannedEpochs = epochs;
+  const budgetSeconds = (params.timeBudgetMinutes ?? 0) * 60;
+  const learningRateAt = (step: number) => scheduledLearningRate(params, step, plannedEpochs * batchesPerEpoch);
   const progress = progressQueue(callbacks.onProgress);
 
   const history: EpochMetrics[] = [];
@@ -188,7 +192,7 @@ export async function trainModel(
   };
 
   try {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
+    for (let epoch = 1; epoch <= plannedEpochs; epoch++) {
       const epochStart = now();
       const batches = chunk(shuffleInPlace(order, shuffleRng), batchSize);
       const reader = prefetchBatches(source, batches);
@@ -225,15 +229,15 @@ export async function trainModel(
         await progress.push({
           kind: 'batch',
           epoch,
-          epochs,
+          epochs: plannedEpochs,
           batch: b + 1,
           batchesPerEpoch,
           loss: lossSum / seen,
           accuracy: correct / seen,
           imagesPerSecond: seen / epochTrainSeconds,
           etaSeconds: eta(
-            (epochs - epoch + 1) * order.length - seen,
-            (epochs - epoch + 1) * split.validation.length,
+            (plannedEpochs - epoch + 1) * order.length - seen,
+            (plannedEpochs - epoch + 1) * split.validation.length,
           ),
         });
         await nextTurn();
@@ -261,17 +265,23 @@ export async function trainModel(
         bestValLoss = valLoss;
         bestEpoch = epoch;
       }
-      stoppedEarly = params.earlyStoppingPatience > 0 && epoch - bestEpoch >= params.earlyStoppingPatience && epoch < epochs;
+      if (budgetSeconds > 0 && epoch < plannedEpochs) {
+        const fits = Math.floor(budgetSeconds / ((now() - started) / epoch));
+        if (fits < plannedEpochs) plannedEpochs = Math.max(epoch, fits);
+      }
+      stoppedEarly =
+        (params.earlyStoppingPatience > 0 && epoch - bestEpoch >= params.earlyStoppingPatience && epoch < plannedEpochs) ||
+        (epoch === plannedEpochs && plannedEpochs < epochs);
       await progress.push({
         kind: 'epoch',
         epoch,
-        epochs,
+        epochs: plannedEpochs,
         batch: batchesPerEpoch,
         batchesPerEpoch,
         loss: metrics.loss,
         accuracy: metrics.accuracy,
         imagesPerSecond: metrics.imagesPerSecond,
-        etaSeconds: stoppedEarly ? 0 : eta((epochs - epoch) * order.length, (epochs - epoch) * split.validation.length),
+        etaSeconds: stoppedEarly ? 0 : eta((plannedEpochs - epoch) * order.length, (plannedEpochs - epoch) * split.validation.length),
         epochMetrics: metrics,
       });
       if (stoppedEarly) break;

@@ -50,6 +50,8 @@ export interface TrainParams {
   readonly seed: number;
   readonly augmentation: AugmentationOptions;
   readonly classWeighting: 'balanced' | 'none';
+  /** Wall-clock minutes the fit may take (validation included); 0 or absent = no limit. */
+  readonly timeBudgetMinutes?: number;
   /** constant, or cosine decay per batch from learningRate to 1% of it over all epochs. */
   readonly learningRateSchedule?: 'constant' | 'cosine';
   /** Stop after this many epochs without validation-loss improvement; 0 = never. */

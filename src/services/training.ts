@@ -238,6 +238,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       augmentation: params.augmentation,
       classWeighting: params.classWeighting,
       learningRateSchedule: params.learningRateSchedule ?? 'constant',
+      timeBudgetMinutes: params.timeBudgetMinutes ?? 0,
       earlyStoppingPatience: params.earlyStoppingPatience,
     };
     ctx.log?.info(

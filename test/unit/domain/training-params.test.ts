@@ -34,6 +34,13 @@ describe('training parameters', () => {
     });
   });
 
+  it('bounds the default recipe by a time budget, and leaves explicit epochs unbounded unless asked', () => {
+    expect(resolve({ datasetId: DS }).params.timeBudgetMinutes).toBe(13);
+    expect(resolve({ datasetId: DS, epochs: 30 }).params.timeBudgetMinutes).toBe(0);
+    expect(resolve({ datasetId: DS, epochs: 30, timeBudgetMinutes: 5 }).params.timeBudgetMinutes).toBe(5);
+    expect(() => resolve({ datasetId: DS, timeBudgetMinutes: -1 })).toThrow();
+  });
+
   it('takes every parameter, the model name and its architecture options', () => {
     const r = resolve({
       datasetId: DS,
@@ -47,6 +54,8 @@ describe('training parameters', () => {
       testSplit: 0.01,
       augmentation: { rotation: 45, zoom: 0.5, shift: 0.5, horizontalFlip: true },
       classWeighting: 'none',
+      learningRateSchedule: 'cosine',
+      timeBudgetMinutes: 20,
       earlyStoppingPatience: 100,
     });
     expect(r.modelName).toBe('variant-2');
@@ -60,6 +69,8 @@ describe('training parameters', () => {
       testSplit: 0.01,
       augmentation: { rotation: 45, zoom: 0.5, shift: 0.5, horizontalFlip: true },
       classWeighting: 'none',
+      learningRateSchedule: 'cosine',
+      timeBudgetMinutes: 20,
       earlyStoppingPatience: 100,
       inputSize: 128,
       filterMultiplier: 2,

@@ -110,3 +110,40 @@ describe('scheduledLearningRate', () => {
     expect(scheduledLearningRate(cosine, 500, 100)).toBeCloseTo(1e-5, 12);
   });
 });
+
+describe('time budget', () => {
+  it('shrinks the plan to the epochs that fit after the first one and keeps the best epoch', async () => {
+    const source = syntheticSource(120, 64, 3);
+    const split = splitDataset(
+      Array.from(source.labels, (label) => ({ label: label as 0 | 1 })),
+      { seed: 1, testFraction: 0.15, validationFraction: 0.15 },
+    );
+    const model = buildChestXRayNet({ inputSize: 64 });
+    const planned: number[] = [];
+    // 1 ms of budget: whatever this machine's speed, only the first epoch fits.
+    const result = await trainModel(model, source, split, { ...DEFAULT_TRAIN_PARAMS, epochs: 5, timeBudgetMinutes: 1 / 60_000 }, {
+      onProgress: (p) => {
+        planned.push(p.epochs);
+      },
+    });
+    model.dispose();
+    expect(result.history).toHaveLength(1);
+    expect(result.stoppedEarly).toBe(true);
+    expect(result.bestEpoch).toBe(1);
+    expect(planned[0]).toBe(5);
+    expect(planned.at(-1)).toBe(1);
+  });
+
+  it('never cuts a plan that fits', async () => {
+    const source = syntheticSource(60, 64, 4);
+    const split = splitDataset(
+      Array.from(source.labels, (label) => ({ label: label as 0 | 1 })),
+      { seed: 1, testFraction: 0.15, validationFraction: 0.15 },
+    );
+    const model = buildChestXRayNet({ inputSize: 64 });
+    const result = await trainModel(model, source, split, { ...DEFAULT_TRAIN_PARAMS, epochs: 2, timeBudgetMinutes: 60 });
+    model.dispose();
+    expect(result.history).toHaveLength(2);
+    expect(result.stoppedEarly).toBe(false);
+  });
+});
