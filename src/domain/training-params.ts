@@ -75,7 +75,7 @@ export const ModelRequestSchema = Type.Object(
         description: 'Multiplies every convolution filter count (2 doubles them)',
       }),
     ),
-    batchNorm: Type.Optional(Type.Boolean({ default: false, description: 'Batch normalisation after each convolution' })),
+    batchNorm: Type.Optional(Type.Boolean({ default: true, description: 'Batch normalisation after each convolution (on by default: docs/experiments.md)' })),
   },
   { additionalProperties: false, description: 'Which model to train and its architecture options' },
 );
@@ -127,7 +127,7 @@ export const TrainingJobRequestSchema = Type.Object(
     ),
     learningRateSchedule: Type.Optional(
       Type.Union([Type.Literal('constant'), Type.Literal('cosine')], {
-        default: 'constant',
+        default: 'cosine',
         description: 'constant: learningRate throughout; cosine: decays per batch from learningRate to 1% of it at the last epoch',
       }),
     ),
@@ -152,8 +152,11 @@ export const TrainingJobRequestSchema = Type.Object(
     thresholdPolicy: Type.Optional(
       Type.String({
         pattern: THRESHOLD_POLICY_PATTERN,
-        default: 'youden',
-        description: 'How the decision threshold is chosen on validation: youden, sensitivity:T or specificity:T (0 < T < 1)',
+        default: 'sensitivity:0.95',
+        description:
+          'How the decision threshold is chosen on validation: youden, sensitivity:T or specificity:T (0 < T < 1). ' +
+          'The default, sensitivity:0.95, is the highest threshold that keeps 95% of validation positives: on images of ' +
+          'another acquisition batch it kept the most specificity (docs/experiments.md)',
       }),
     ),
     calibration: Type.Optional(
@@ -209,13 +212,13 @@ export const DEFAULT_TRAINING_PARAMS: TrainingParams = Object.freeze({
   testSplit: L.testSplit.default,
   augmentation: Object.freeze({ rotation: 0, zoom: 0, shift: 0, horizontalFlip: false }),
   classWeighting: 'balanced',
-  learningRateSchedule: 'constant',
+  learningRateSchedule: 'cosine',
   timeBudgetMinutes: L.timeBudgetMinutes.default,
   earlyStoppingPatience: L.earlyStoppingPatience.default,
   inputSize: L.inputSize.default,
   filterMultiplier: L.filterMultiplier.default,
-  batchNorm: false,
-  thresholdPolicy: 'youden',
+  batchNorm: true,
+  thresholdPolicy: 'sensitivity:0.95',
   calibration: 'platt',
 });
 

@@ -125,7 +125,7 @@ describe('runTraining: trustworthy estimates', () => {
     expect(meta.warnings).toEqual([IMAGE_LEVEL_SPLIT_WARNING]);
     expect(outcome.warnings).toEqual([IMAGE_LEVEL_SPLIT_WARNING]);
     expect(meta.calibration.method).toBe('none');
-    expect(meta.operatingPoint).toMatchObject({ policy: 'youden', scale: 'model' });
+    expect(meta.operatingPoint).toMatchObject({ policy: 'sensitivity:0.95', scale: 'model' });
     expect(meta.operatingPoint.calibratedThreshold).toBeUndefined();
   }, 180_000);
 

@@ -27,10 +27,14 @@ describe('training parameters', () => {
       testSplit: 0.15,
       augmentation: { rotation: 0, zoom: 0, shift: 0, horizontalFlip: false },
       classWeighting: 'balanced',
+      learningRateSchedule: 'cosine',
+      timeBudgetMinutes: 13,
       earlyStoppingPatience: 0,
       inputSize: 256,
       filterMultiplier: 1,
-      batchNorm: false,
+      batchNorm: true,
+      thresholdPolicy: 'sensitivity:0.95',
+      calibration: 'platt',
     });
   });
 
@@ -75,7 +79,7 @@ describe('training parameters', () => {
       inputSize: 128,
       filterMultiplier: 2,
       batchNorm: true,
-      thresholdPolicy: 'youden',
+      thresholdPolicy: 'sensitivity:0.95',
       calibration: 'platt',
     });
     // Partial augmentation keeps the other fields off.

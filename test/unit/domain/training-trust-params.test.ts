@@ -18,11 +18,11 @@ function codeOf(fn: () => unknown): string | undefined {
 describe('training parameters for trustworthy models', () => {
   it('fills thresholdPolicy and calibration, keeps groupPattern only when given', () => {
     const d = resolve({}).params;
-    expect(d.thresholdPolicy).toBe('youden');
+    expect(d.thresholdPolicy).toBe('sensitivity:0.95');
     expect(d.calibration).toBe('platt');
     expect('groupPattern' in d).toBe(false);
-    const p = resolve({ groupPattern: KERMANY_GROUP_PATTERN, thresholdPolicy: 'sensitivity:0.95', calibration: 'temperature' }).params;
-    expect(p).toMatchObject({ groupPattern: KERMANY_GROUP_PATTERN, thresholdPolicy: 'sensitivity:0.95', calibration: 'temperature' });
+    const p = resolve({ groupPattern: KERMANY_GROUP_PATTERN, thresholdPolicy: 'youden', calibration: 'temperature' }).params;
+    expect(p).toMatchObject({ groupPattern: KERMANY_GROUP_PATTERN, thresholdPolicy: 'youden', calibration: 'temperature' });
     expect(checkTrainingParams(p)).toEqual(p);
   });
 
