@@ -135,7 +135,7 @@ describe('training memory budget on the worker', () => {
       });
       const view = await h.waitFor(rec.id, undefined, 90_000);
       expect(view).toMatchObject({ status: 'failed', error: { code: 'TRAINING_TOO_LARGE' }, attempts: { made: 1 } });
-      expect(view.error!.message).toMatch(/needs about \d+ MB, more than the 100 MB training memory budget/);
+      expect(view.error!.message).toMatch(/needs about \d+(\.\d)? [MG]B, more than the 100 MB training memory budget/);
     } finally {
       await worker.shutdown();
       await queue.close();

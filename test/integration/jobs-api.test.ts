@@ -82,7 +82,7 @@ describe('POST /v1/training-jobs -> a model version', () => {
     const meta = (await h.registry.getVersion('chestxraynet', 1)).metadata as Record<string, any>;
     expect(meta.dataset).toMatchObject({ id: ds.id, contentHash: ds.contentHash });
     expect(meta.params).toEqual(view.params);
-    expect(meta.modelOptions).toEqual({ inputSize: 64, filterMultiplier: 1, dropoutRate: 0.6, batchNorm: false, seed: view.params.seed });
+    expect(meta.modelOptions).toEqual({ inputSize: 64, filterMultiplier: 1, dropoutRate: 0.6, batchNorm: true, seed: view.params.seed });
     expect(meta.metrics.test.roc.length).toBeGreaterThan(1);
     expect(meta.history).toHaveLength(2);
     expect(meta.classNames).toEqual(['NORMAL', 'PNEUMONIA']);
