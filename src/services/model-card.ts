@@ -1,7 +1,7 @@
 import { proportion } from '../ml/metrics.ts';
 import type { ModelVersionInfo } from '../storage/model-registry.ts';
 import type { EvaluationLister, EvaluationRecord } from './evaluation-types.ts';
-import { IMAGE_LEVEL_SPLIT_WARNING } from './training.ts';
+import { IMAGE_LEVEL_SPLIT_WARNING } from '../domain/group-pattern.ts';
 
 /**
  * The model card of one version: what it is for, what it was trained on and how, how it scored
