@@ -12,11 +12,13 @@ import { createModelEventSubscriber } from './queue/model-event-subscriber.ts';
 import { publishModelEvent } from './queue/model-events.ts';
 import { createTrainingQueue } from './queue/training-queue.ts';
 import { createDatasetService } from './services/datasets.ts';
+import { evaluationListerFrom } from './services/evaluation-records.ts';
 import { createHealthService } from './services/health.ts';
 import { createModelService } from './services/models.ts';
 import { createPredictionService } from './services/predictions.ts';
 import { createTrainingJobService } from './services/training-jobs.ts';
 import { createDatasetStore } from './storage/dataset-store.ts';
+import { createEvaluationStore } from './storage/evaluation-store.ts';
 import { createModelRegistry } from './storage/model-registry.ts';
 
 export interface ComposedApi {
@@ -61,6 +63,8 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
     models: createModelService({
       registry,
       publishEvent: (event) => publishModelEvent(redis, config.queuePrefix, event, log),
+      // The evaluation files beside each version (the evaluations resource writes them).
+      evaluations: evaluationListerFrom(createEvaluationStore({ dataDir: config.dataDir })),
     }),
     predictions,
     jobs,

@@ -62,6 +62,8 @@ export const ERROR_CATALOGUE = {
   DICOM_MODALITY_NOT_ACCEPTED: 422,
   DICOM_VIEW_NOT_ACCEPTED: 422,
   DICOM_MULTI_FRAME: 422,
+  // 409: moving `production` to a version that scored worse on a dataset both were evaluated on (send force: true to override)
+  PROMOTION_WORSE: 409,
   // 400: a training request's groupPattern is unsafe, too long, malformed or lacks exactly one capture group
   INVALID_GROUP_PATTERN: 400,
 } as const;

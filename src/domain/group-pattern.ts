@@ -1,6 +1,9 @@
 import safeRegex from 'safe-regex2';
 import { AppError } from '../errors.ts';
 
+/** What a version trained without a group pattern says about its split (metadata, warnings, the model card). */
+export const IMAGE_LEVEL_SPLIT_WARNING = 'image-level split: the estimate may be optimistic';
+
 /**
  * `groupPattern`: a client-supplied regular expression with exactly one capture group that maps
  * an image's source path (as the dataset manifest stores it, e.g. `train/NORMAL/IM-0629-0001.jpeg`)

@@ -1,5 +1,10 @@
 import type { ModelEvent } from '../queue/model-events.ts';
-import type { ModelRegistry, ModelSummary, ModelVersionInfo } from '../storage/model-registry.ts';
+import type { AliasActor, AliasHistoryEntry, ModelRegistry, ModelSummary, ModelVersionInfo } from '../storage/model-registry.ts';
+import type { EvaluationLister } from './evaluation-types.ts';
+import { modelCard, type ModelCard } from './model-card.ts';
+import { checkPromotion } from './promotion-guard.ts';
+
+export type { AliasActor, AliasHistoryEntry } from '../storage/model-registry.ts';
 
 export interface ModelDetail {
   name: string;
@@ -21,19 +26,34 @@ export interface ModelService {
   getVersion(name: string, version: number): Promise<ModelVersionInfo>;
   /** VERSION_IN_USE while an alias points at it; MODEL_NOT_FOUND / VERSION_NOT_FOUND. */
   deleteVersion(name: string, version: number): Promise<void>;
-  /** Points `alias` at `version` (promote or roll back). MODEL_NOT_FOUND / VERSION_NOT_FOUND. */
-  setAlias(name: string, alias: string, version: number): Promise<{ alias: string; version: number; previous: number | null }>;
+  /**
+   * Points `alias` at `version` (promote or roll back). MODEL_NOT_FOUND / VERSION_NOT_FOUND;
+   * PROMOTION_WORSE when `production` would move to a version that scored worse (src/services/promotion-guard.ts)
+   * unless `force`. Every move is recorded in the alias history with `actor`.
+   */
+  setAlias(
+    name: string,
+    alias: string,
+    version: number,
+    opts?: { force?: boolean; actor?: AliasActor },
+  ): Promise<{ alias: string; version: number; previous: number | null }>;
   /** ALIAS_NOT_FOUND / MODEL_NOT_FOUND. Returns the version the alias pointed at. */
-  deleteAlias(name: string, alias: string): Promise<{ alias: string; previous: number | null }>;
+  deleteAlias(name: string, alias: string, opts?: { actor?: AliasActor }): Promise<{ alias: string; previous: number | null }>;
+  /** Alias moves, newest first. MODEL_NOT_FOUND */
+  aliasHistory(name: string, limit: number): Promise<AliasHistoryEntry[]>;
+  /** The version's model card. MODEL_NOT_FOUND / VERSION_NOT_FOUND */
+  card(name: string, version: number): Promise<ModelCard>;
 }
 
 export interface ModelServiceOptions {
   readonly registry: ModelRegistry;
   /** Publishes on the model-events channel; must not throw (publishModelEvent from src/queue/model-events.ts). */
   readonly publishEvent: (event: ModelEvent) => Promise<void>;
+  /** External evaluations of versions: the model card lists them, the promotion guard compares them. */
+  readonly evaluations: EvaluationLister;
 }
 
-export function createModelService({ registry, publishEvent }: ModelServiceOptions): ModelService {
+export function createModelService({ registry, publishEvent, evaluations }: ModelServiceOptions): ModelService {
   return {
     list: () => registry.listModels(),
     async get(name) {
@@ -45,18 +65,24 @@ export function createModelService({ registry, publishEvent }: ModelServiceOptio
       await registry.deleteVersion(name, version);
       await publishEvent({ type: 'version-deleted', name, version });
     },
-    async setAlias(name, alias, version) {
-      const moved = await registry.setAlias(name, alias, version);
+    async setAlias(name, alias, version, opts = {}) {
+      const force = opts.force === true;
+      const moved = await registry.setAlias(name, alias, version, {
+        ...(opts.actor ? { actor: opts.actor } : {}),
+        forced: force,
+        // Under the model lock, against what production points at at that moment.
+        ...(alias === 'production' ? { check: (current: number | null) => checkPromotion(evaluations, { name, candidate: version, current, force }) } : {}),
+      });
       // Published even when unchanged: idempotent for replicas, and heals one that missed the last event.
       await publishEvent({ type: 'alias-moved', name, alias, version: moved.version, previous: moved.previous });
       return moved;
     },
-    async deleteAlias(name, alias) {
-      const before = await registry.getAliases(name);
-      await registry.deleteAlias(name, alias);
-      const previous = before[alias] ?? null;
+    async deleteAlias(name, alias, opts = {}) {
+      const { previous } = await registry.deleteAlias(name, alias, opts.actor ? { actor: opts.actor } : {});
       await publishEvent({ type: 'alias-moved', name, alias, version: null, previous });
       return { alias, previous };
     },
+    aliasHistory: (name, limit) => registry.aliasHistory(name, limit),
+    card: (name, version) => modelCard({ registry, evaluations }, name, version),
   };
 }

@@ -14,7 +14,7 @@ import { patientsPerSplit, splitDataset, type SplitItem } from '../ml/split.ts';
 import { trainModel } from '../ml/train.ts';
 import type { BinaryMetrics, EpochMetrics, SplitIndices, TrainParams, TrainProgress, TrainResult } from '../ml/types.ts';
 import type { TrainingJobProgress, TrainingPhase } from '../queue/names.ts';
-import { compileGroupPattern } from '../domain/group-pattern.ts';
+import { compileGroupPattern, IMAGE_LEVEL_SPLIT_WARNING } from '../domain/group-pattern.ts';
 import { checkTrainingParams, type TrainingParams } from '../domain/training-params.ts';
 import type { DatasetImages, DatasetStore } from '../storage/dataset-store.ts';
 import type { ModelRegistry } from '../storage/model-registry.ts';
@@ -94,7 +94,7 @@ export interface TrainingOutcome {
   readonly warnings: readonly string[];
 }
 
-export const IMAGE_LEVEL_SPLIT_WARNING = 'image-level split: the estimate may be optimistic';
+export { IMAGE_LEVEL_SPLIT_WARNING };
 
 const now = (): number => performance.now() / 1000;
 

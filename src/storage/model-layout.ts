@@ -9,6 +9,8 @@ import { isAliasName, isModelName, isPlainObject, isVersionNumber } from './mode
  *   versions/{v}/{model.json,weights.bin,metadata.json}  complete versions only
  *   reserved/{v}/                                     version numbers ever handed out (kept forever)
  *   aliases.json                                      {"production": 3, ...}, replaced atomically
+ *   alias-history.jsonl                               every alias set, move and removal (appended under .lock)
+ *   versions/{v}/evaluations/{id}.json                external evaluations of a version
  *   .staging-{uuid}/  .deleting-{uuid}/  .lock/       in-flight work; readers never look there
  * A model exists once its versions/ directory does (created by its first complete publish).
  */
@@ -22,6 +24,8 @@ export function modelLayout(dataDir: string) {
     versionDir: (name: string, v: number) => path.join(modelDir(name), 'versions', String(v)),
     reservedDir: (name: string) => path.join(modelDir(name), 'reserved'),
     aliasesFile: (name: string) => path.join(modelDir(name), 'aliases.json'),
+    aliasHistoryFile: (name: string) => path.join(modelDir(name), 'alias-history.jsonl'),
+    evaluationsDir: (name: string, v: number) => path.join(modelDir(name), 'versions', String(v), 'evaluations'),
     lockDir: (name: string) => path.join(modelDir(name), '.lock'),
   };
 }

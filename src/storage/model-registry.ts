@@ -15,8 +15,11 @@ import {
   STAGING_PREFIX,
   sweepLeftovers,
 } from './model-layout.ts';
+import { appendAliasHistory, readAliasHistory } from './alias-history.ts';
 import { withDirLock } from './model-lock.ts';
 import type {
+  AliasActor,
+  AliasHistoryEntry,
   ModelMetadata,
   ModelRegistry,
   ModelRegistryOptions,
@@ -35,6 +38,10 @@ import {
 import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './model-files.ts';
 
 export type {
+  AliasActor,
+  AliasGuardNote,
+  AliasHistoryEntry,
+  AliasMoveOptions,
   ModelArtifacts,
   ModelMetadata,
   ModelRegistry,
@@ -44,6 +51,7 @@ export type {
 } from './model-types.ts';
 
 const STALE_LEFTOVER_MS = 60 * 60 * 1000;
+const ANONYMOUS: AliasActor = Object.freeze({ name: 'anonymous', role: null });
 const METADATA_CACHE_ENTRIES = 1000;
 
 export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
@@ -139,6 +147,20 @@ export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
   async function writeAliases(name: string, aliases: Record<string, number>): Promise<void> {
     const sorted = Object.fromEntries(Object.entries(aliases).sort(([a], [b]) => (a < b ? -1 : 1)));
     await writeFileAtomic(layout.aliasesFile(name), `${JSON.stringify(sorted, null, 2)}\n`);
+  }
+
+  /**
+   * Under the model lock: writes the new alias map, then records the change. If the record cannot
+   * be written the old map is put back, so no move goes unrecorded (short of a crash between the two).
+   */
+  async function changeAliases(name: string, before: Record<string, number>, after: Record<string, number>, entry: AliasHistoryEntry): Promise<void> {
+    await writeAliases(name, after);
+    try {
+      await appendAliasHistory(layout.aliasHistoryFile(name), entry);
+    } catch (err) {
+      await writeAliases(name, before);
+      throw err;
+    }
   }
 
   return {
@@ -255,7 +277,7 @@ export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
       await rm(trash, { recursive: true, force: true }).catch(() => undefined);
     },
 
-    async setAlias(name, alias, version) {
+    async setAlias(name, alias, version, opts = {}) {
       checkName(name, 'VALIDATION_FAILED');
       checkAlias(alias, 'VALIDATION_FAILED');
       checkVersion(version, 'VALIDATION_FAILED');
@@ -264,25 +286,51 @@ export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
         if (!(await exists(layout.versionDir(name, version)))) throw versionNotFound(name, version);
         const aliases = await readAliasFile(layout.aliasesFile(name));
         const previous = Object.hasOwn(aliases, alias) ? (aliases[alias] ?? null) : null;
+        const guard = opts.check ? await opts.check(previous) : undefined;
         if (previous !== version) {
-          await writeAliases(name, { ...aliases, [alias]: version });
+          await changeAliases(name, aliases, { ...aliases, [alias]: version }, {
+            at: new Date().toISOString(),
+            alias,
+            action: previous === null ? 'set' : 'move',
+            from: previous,
+            to: version,
+            by: opts.actor ?? ANONYMOUS,
+            forced: opts.forced === true,
+            ...(guard ? { guard } : {}),
+          });
         }
         return { alias, version, previous };
       });
     },
 
-    async deleteAlias(name, alias) {
+    async deleteAlias(name, alias, opts = {}) {
       checkName(name, 'VALIDATION_FAILED');
       checkAlias(alias, 'VALIDATION_FAILED');
       await requireModel(name);
-      await withDirLock(layout.lockDir(name), async () => {
+      return withDirLock(layout.lockDir(name), async () => {
         const aliases = await readAliasFile(layout.aliasesFile(name));
-        if (!Object.hasOwn(aliases, alias)) {
+        const previous = Object.hasOwn(aliases, alias) ? aliases[alias] : undefined;
+        if (previous === undefined) {
           throw new AppError('ALIAS_NOT_FOUND', `Model '${name}' has no alias '${alias}'`, { name, alias });
         }
         const { [alias]: _removed, ...rest } = aliases;
-        await writeAliases(name, rest);
+        await changeAliases(name, aliases, rest, {
+          at: new Date().toISOString(),
+          alias,
+          action: 'delete',
+          from: previous,
+          to: null,
+          by: opts.actor ?? ANONYMOUS,
+          forced: false,
+        });
+        return { previous };
       });
+    },
+
+    async aliasHistory(name, limit) {
+      checkName(name, 'MODEL_NOT_FOUND');
+      await requireModel(name);
+      return readAliasHistory(layout.aliasHistoryFile(name), Math.max(0, Math.floor(limit)));
     },
 
     async getAliases(name) {

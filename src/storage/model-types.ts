@@ -29,6 +29,47 @@ export interface ModelSummary {
   aliases: Record<string, number>;
   updatedAt: string;
 }
+/** Who moved an alias: an API key by its position in API_KEYS (never the key), or anonymous when auth is off. */
+export interface AliasActor {
+  /** 'anonymous', or 'key#N' for the N-th key of API_KEYS. */
+  readonly name: string;
+  readonly role: 'admin' | 'predict' | null;
+}
+
+/** What a promotion check found (recorded with the move). */
+export interface AliasGuardNote {
+  /** not-applicable: nothing to compare (no production yet, the same version); overridden: refused but forced. */
+  readonly outcome: 'not-applicable' | 'no-common-dataset' | 'passed' | 'overridden';
+  /** Dataset ids the candidate was compared on (all of them, or the worse ones when overridden). */
+  readonly datasets?: string[];
+}
+
+/** One line of `${dataDir}/models/{name}/alias-history.jsonl`: an alias set, moved or removed. */
+export interface AliasHistoryEntry {
+  readonly at: string;
+  readonly alias: string;
+  /** set: the alias is new; move: it pointed elsewhere; delete: it was removed. */
+  readonly action: 'set' | 'move' | 'delete';
+  readonly from: number | null;
+  readonly to: number | null;
+  readonly by: AliasActor;
+  /** The request asked to override the promotion guard. */
+  readonly forced: boolean;
+  readonly guard?: AliasGuardNote;
+}
+
+export interface AliasMoveOptions {
+  /** Recorded in the history; default anonymous. */
+  readonly actor?: AliasActor;
+  readonly forced?: boolean;
+  /**
+   * Runs under the model lock, after the version is known to exist and before anything changes,
+   * with the version the alias points at now (null: none). Throw to refuse the move; the note it
+   * returns is recorded with the move.
+   */
+  readonly check?: (current: number | null) => Promise<AliasGuardNote | undefined>;
+}
+
 export interface ModelRegistry {
   publish(name: string, artifacts: ModelArtifacts, metadata: Record<string, unknown>): Promise<ModelVersionInfo>;
   listModels(): Promise<ModelSummary[]>;
@@ -40,9 +81,12 @@ export interface ModelRegistry {
   loadArtifacts(name: string, version: number): Promise<ModelArtifacts>;
   /** VERSION_IN_USE while an alias points at it. */
   deleteVersion(name: string, version: number): Promise<void>;
-  setAlias(name: string, alias: string, version: number): Promise<{ alias: string; version: number; previous: number | null }>;
-  /** ALIAS_NOT_FOUND */
-  deleteAlias(name: string, alias: string): Promise<void>;
+  /** Records the move in the alias history (a no-op, the alias already there, is not recorded). */
+  setAlias(name: string, alias: string, version: number, opts?: AliasMoveOptions): Promise<{ alias: string; version: number; previous: number | null }>;
+  /** ALIAS_NOT_FOUND. Records the removal in the alias history; returns where the alias pointed. */
+  deleteAlias(name: string, alias: string, opts?: Pick<AliasMoveOptions, 'actor'>): Promise<{ previous: number }>;
+  /** The alias history, newest first, at most `limit` entries. MODEL_NOT_FOUND */
+  aliasHistory(name: string, limit: number): Promise<AliasHistoryEntry[]>;
   getAliases(name: string): Promise<Record<string, number>>;
   /**
    * Which version to serve: explicit version > alias > alias 'production' > latest. Errors: NO_MODEL

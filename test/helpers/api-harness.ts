@@ -23,7 +23,9 @@ import { closeRedis, createRedis } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
 import { createHealthService } from '../../src/services/health.ts';
+import { evaluationListerFrom } from '../../src/services/evaluation-records.ts';
 import { createModelService } from '../../src/services/models.ts';
+import { createEvaluationStore } from '../../src/storage/evaluation-store.ts';
 import { createDatasetStore, type DatasetStore } from '../../src/storage/dataset-store.ts';
 import { createModelRegistry, type ModelRegistry } from '../../src/storage/model-registry.ts';
 import { TEST_REDIS_URL, uniquePrefix } from './redis.ts';
@@ -103,7 +105,11 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
         return fake.inUse.has(id);
       },
     }),
-    models: createModelService({ registry, publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e) }),
+    models: createModelService({
+      registry,
+      publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e),
+      evaluations: evaluationListerFrom(createEvaluationStore({ dataDir })),
+    }),
     // Stand-ins for the other engineers' services: the members these routes read answer from
     // `fake`; predicting and the job routes are not served by this harness (other harnesses are).
     predictions: { loaded: () => fake.loaded, predict: notServed, explain: notServed },

@@ -21,7 +21,9 @@ import { publishModelEvent } from '../../src/queue/model-events.ts';
 import { createTrainingQueue } from '../../src/queue/training-queue.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
 import { createHealthService } from '../../src/services/health.ts';
+import { evaluationListerFrom } from '../../src/services/evaluation-records.ts';
 import { createModelService } from '../../src/services/models.ts';
+import { createEvaluationStore } from '../../src/storage/evaluation-store.ts';
 import { createTrainingJobService, type TrainingJobService, type TrainingJobView } from '../../src/services/training-jobs.ts';
 import { createDatasetStore, type DatasetManifest, type DatasetStore } from '../../src/storage/dataset-store.ts';
 import { createModelRegistry, type ModelRegistry } from '../../src/storage/model-registry.ts';
@@ -95,7 +97,11 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     engine: FAKE_ENGINE,
     logger: false,
     datasets: createDatasetService({ store, uploadLimitBytes: config.limits.uploadBytes, datasetInUse: (id) => jobs.datasetInUse(id) }),
-    models: createModelService({ registry, publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e) }),
+    models: createModelService({
+      registry,
+      publishEvent: (e) => publishModelEvent(redis, config.queuePrefix, e),
+      evaluations: evaluationListerFrom(createEvaluationStore({ dataDir })),
+    }),
     // Predicting is not served here (the predict harness does): nothing is loaded.
     predictions: { loaded: () => [], predict: notServed, explain: notServed },
     jobs,

@@ -24,7 +24,9 @@ import { createModelEventSubscriber } from '../../src/queue/model-event-subscrib
 import { publishModelEvent, type ModelEvent } from '../../src/queue/model-events.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
 import { createHealthService } from '../../src/services/health.ts';
+import { evaluationListerFrom } from '../../src/services/evaluation-records.ts';
 import { createModelService } from '../../src/services/models.ts';
+import { createEvaluationStore } from '../../src/storage/evaluation-store.ts';
 import { createPredictionService, type PredictionService } from '../../src/services/predictions.ts';
 import { createDatasetStore } from '../../src/storage/dataset-store.ts';
 import { createModelRegistry } from '../../src/storage/model-registry.ts';
@@ -153,7 +155,7 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
       uploadLimitBytes: config.limits.uploadBytes,
       datasetInUse: async () => false,
     }),
-    models: createModelService({ registry, publishEvent: event }),
+    models: createModelService({ registry, publishEvent: event, evaluations: evaluationListerFrom(createEvaluationStore({ dataDir })) }),
     predictions,
     jobs: {
       counts: async () => ({ queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 }),

@@ -1,10 +1,17 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
-import type { ModelService } from '../../services/models.ts';
+import { renderModelCardMarkdown } from '../../services/model-card-markdown.ts';
+import type { AliasActor, ModelService } from '../../services/models.ts';
+import { PROMOTION_RULE } from '../../services/promotion-guard.ts';
+import { prefersOver } from '../accept.ts';
 import { BODY_TOO_LARGE, errorResponses, JSON_TOO_DEEP, type ErrorExample } from '../schemas/error.ts';
 import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
+import { EXAMPLE_CARD_JSON, EXAMPLE_CARD_MARKDOWN, EXAMPLE_EXTERNAL_EVALUATION, ModelCardSchema } from './card-schemas.ts';
 import {
+  AliasHistoryFound,
+  AliasHistoryQuery,
   AliasMovedResponse,
   AliasParams,
   ModelFound,
@@ -21,8 +28,38 @@ const tags = ['models'];
 /** What these routes use: the default model name and the model service. */
 export interface ModelRouteDeps {
   readonly config: Pick<Config, 'defaultModelName'>;
-  readonly models: Pick<ModelService, 'list' | 'get' | 'getVersion' | 'deleteVersion' | 'setAlias' | 'deleteAlias'>;
+  readonly models: Pick<ModelService, 'list' | 'get' | 'getVersion' | 'deleteVersion' | 'setAlias' | 'deleteAlias' | 'aliasHistory' | 'card'>;
 }
+
+/** Who is asking, for the alias history: the key's position and role when auth is on (never the key), else anonymous. */
+function actorOf(request: FastifyRequest): AliasActor {
+  return request.apiRole ? { name: request.apiKeyName ?? 'key', role: request.apiRole } : { name: 'anonymous', role: null };
+}
+
+const PROMOTION_WORSE: ErrorExample = {
+  code: 'PROMOTION_WORSE',
+  message:
+    `Promoting version 4 of '${EXAMPLE_MODEL}' to production would be a step back: on dataset ds_m5xw2ct7ja4kq6ne ("rsna-subset") version 4 ` +
+    `has AUC 0.7702 (95% CI 0.7431-0.7952, evaluation ev_h3n6q2wzk5tb7yra) against production version ${EXAMPLE_VERSION}'s 0.8236 ` +
+    `(95% CI 0.7991-0.8457, evaluation ${EXAMPLE_EXTERNAL_EVALUATION.id}). The upper end of its 95% interval is below production's AUC ` +
+    `(${PROMOTION_RULE}); send "force": true to promote anyway`,
+  details: {
+    name: EXAMPLE_MODEL,
+    alias: 'production',
+    candidate: 4,
+    production: EXAMPLE_VERSION,
+    rule: PROMOTION_RULE,
+    comparisons: [
+      {
+        dataset: EXAMPLE_EXTERNAL_EVALUATION.dataset,
+        candidate: { version: 4, evaluationId: 'ev_h3n6q2wzk5tb7yra', auc: { value: 0.7702, low: 0.7431, high: 0.7952 } },
+        production: { version: EXAMPLE_VERSION, evaluationId: EXAMPLE_EXTERNAL_EVALUATION.id, auc: { value: 0.8236, low: 0.7991, high: 0.8457 } },
+        worse: true,
+      },
+    ],
+  },
+};
+
 
 const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")', details: { errors: ['params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")'] } };
 const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")', details: { errors: ['params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")'] } };
@@ -78,6 +115,76 @@ export default async function modelsRoutes(fastify: FastifyInstance, opts: { dep
     handler: async (request) => models.getVersion(request.params.name, request.params.version),
   });
 
+  app.get('/v1/models/:name/versions/:version/card', {
+    config: { auth: 'predict' },
+    schema: {
+      tags,
+      summary: "Get a version's model card",
+      description:
+        'What the version is for and not for, its training data (dataset, content hash, class balance, split level and ' +
+        'patients per split), parameters, internal evaluation (validation and test, with 95% DeLong and Wilson intervals), ' +
+        'every external evaluation, operating point, calibration, limitations, engine and library versions. Markdown when ' +
+        'Accept prefers text/markdown, otherwise JSON with the same content. Versions trained before a field existed say ' +
+        '"not recorded" (JSON: null, and the field is listed in notRecorded).',
+      operationId: 'getModelCard',
+      params: VersionParams,
+      response: {
+        200: {
+          description: 'The model card: JSON (the default), or Markdown when Accept prefers text/markdown',
+          headers: { vary: Type.String({ description: 'Which form you get depends on Accept', examples: ['Accept'] }) },
+          content: {
+            'application/json': { schema: ModelCardSchema, example: EXAMPLE_CARD_JSON },
+            'text/markdown': {
+              schema: Type.String({ contentMediaType: 'text/markdown' }),
+              examples: {
+                card: {
+                  summary: 'The same card as Markdown',
+                  description: "Ask for it with `curl -H 'accept: text/markdown' $API/v1/models/chestxraynet/versions/3/card`.",
+                  value: EXAMPLE_CARD_MARKDOWN,
+                },
+              },
+            },
+          },
+        },
+        ...errorResponses({ 400: BAD_VERSION, 404: [VERSION_NOT_FOUND, MODEL_NOT_FOUND] }),
+      },
+    },
+    handler: async (request, reply) => {
+      const card = await models.card(request.params.name, request.params.version);
+      reply.header('vary', 'Accept');
+      if (prefersOver(request.headers.accept, 'text/markdown')) {
+        return reply.type('text/markdown; charset=utf-8').send(renderModelCardMarkdown(card));
+      }
+      return reply.type('application/json; charset=utf-8').send(card);
+    },
+  });
+
+  app.get('/v1/models/:name/aliases/history', {
+    config: { auth: 'predict' },
+    schema: {
+      tags,
+      summary: 'List alias moves (who, when, from, to, forced)',
+      description:
+        'Every alias set, move and removal of the model, newest first: when, which alias, from and to which version, who ' +
+        '(the position and role of the API key, never the key; anonymous when auth is off), whether the promotion guard was ' +
+        'overridden and what it found. Kept beside the model (alias-history.jsonl); the oldest entries are dropped past 1 MiB.',
+      operationId: 'listModelAliasHistory',
+      params: ModelParams,
+      querystring: AliasHistoryQuery,
+      response: {
+        200: AliasHistoryFound,
+        ...errorResponses({
+          400: { code: 'VALIDATION_FAILED', message: 'querystring/limit: must be an integer >= 1 and <= 1000 (got "0")', details: { errors: ['querystring/limit: must be an integer >= 1 and <= 1000 (got "0")'] } },
+          404: MODEL_NOT_FOUND,
+        }),
+      },
+    },
+    handler: async (request) => ({
+      name: request.params.name,
+      entries: await models.aliasHistory(request.params.name, request.query.limit ?? 50),
+    }),
+  });
+
   app.delete('/v1/models/:name/versions/:version', {
     config: { auth: 'admin' },
     schema: {
@@ -112,7 +219,12 @@ export default async function modelsRoutes(fastify: FastifyInstance, opts: { dep
       summary: 'Point an alias at a version (promote or roll back)',
       description:
         'Creates or moves the alias. `production` is what POST /v1/predict serves by default. Every API ' +
-        'replica is told (Redis pub/sub), loads and warms the version, then switches; requests in flight finish on the old one.',
+        'replica is told (Redis pub/sub), loads and warms the version, then switches; requests in flight finish on the old one. ' +
+        'Moving `production` is refused with 409 PROMOTION_WORSE when, on a dataset both versions were evaluated on (same id and ' +
+        'content hash; the latest completed evaluation of each), the candidate AUC is lower beyond its interval: ' +
+        '`candidate.auc.high < production.auc.value`. The message and details give both AUCs, their 95% intervals, the dataset ' +
+        'and the evaluation ids; `force: true` moves it anyway. Without a dataset in common there is no check. Every move is ' +
+        'recorded (GET /v1/models/{name}/aliases/history).',
       operationId: 'setModelAlias',
       params: AliasParams,
       body: SetAliasRequest,
@@ -122,11 +234,16 @@ export default async function modelsRoutes(fastify: FastifyInstance, opts: { dep
           400: [{ code: 'VALIDATION_FAILED', message: 'body/version: must be an integer >= 1 and <= 9007199254740991 (got "3")', details: { errors: ['body/version: must be an integer >= 1 and <= 9007199254740991 (got "3")'] } }, JSON_TOO_DEEP],
           413: BODY_TOO_LARGE,
           404: [VERSION_NOT_FOUND, MODEL_NOT_FOUND],
+          409: PROMOTION_WORSE,
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type' },
         }),
       },
     },
-    handler: async (request) => models.setAlias(request.params.name, request.params.alias, request.body.version),
+    handler: async (request) =>
+      models.setAlias(request.params.name, request.params.alias, request.body.version, {
+        force: request.body.force === true,
+        actor: actorOf(request),
+      }),
   });
 
   app.delete('/v1/models/:name/aliases/:alias', {
@@ -150,7 +267,7 @@ export default async function modelsRoutes(fastify: FastifyInstance, opts: { dep
       },
     },
     handler: async (request, reply) => {
-      await models.deleteAlias(request.params.name, request.params.alias);
+      await models.deleteAlias(request.params.name, request.params.alias, { actor: actorOf(request) });
       return reply.code(204).send(null);
     },
   });

@@ -54,7 +54,19 @@ export const ModelDetail = Type.Object({
   versions: Type.Array(ModelVersion),
 });
 
-export const SetAliasBody = Type.Object({ version: VersionNumber }, { additionalProperties: false });
+export const SetAliasBody = Type.Object(
+  {
+    version: VersionNumber,
+    force: Type.Optional(
+      Type.Boolean({
+        description:
+          'Move `production` even when the version scored worse than the current one on a dataset both were evaluated on ' +
+          '(409 PROMOTION_WORSE otherwise). The alias history records that the move was forced.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 export type SetAliasBody = Static<typeof SetAliasBody>;
 
 export const AliasMoved = Type.Object({
@@ -64,6 +76,43 @@ export const AliasMoved = Type.Object({
 });
 
 export const NoContent = Type.Null({ description: 'Done; no body' });
+
+export const AliasHistoryQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'Most entries to return (newest first)' })) },
+  { additionalProperties: false },
+);
+
+const AliasHistoryEntry = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  alias: AliasName,
+  action: Type.Union([Type.Literal('set'), Type.Literal('move'), Type.Literal('delete')], {
+    description: 'set: the alias is new; move: it pointed at another version; delete: it was removed',
+  }),
+  from: Type.Union([VersionNumber, Type.Null()]),
+  to: Type.Union([VersionNumber, Type.Null()]),
+  by: Type.Object(
+    {
+      name: Type.String({ description: "'anonymous' when auth is off, else 'key#N': the N-th key of API_KEYS (never the key itself)" }),
+      role: Type.Union([Type.Literal('admin'), Type.Literal('predict'), Type.Null()]),
+    },
+    { description: 'Who moved it' },
+  ),
+  forced: Type.Boolean({ description: 'The request asked to override the promotion guard (`force: true`)' }),
+  guard: Type.Optional(
+    Type.Object(
+      {
+        outcome: Type.Union([Type.Literal('not-applicable'), Type.Literal('no-common-dataset'), Type.Literal('passed'), Type.Literal('overridden')]),
+        datasets: Type.Optional(Type.Array(Type.String(), { description: 'Datasets compared on (the worse ones when overridden)' })),
+      },
+      { description: 'What the promotion guard found (moves of production only)' },
+    ),
+  ),
+});
+
+export const AliasHistory = Type.Object({
+  name: ModelName,
+  entries: Type.Array(AliasHistoryEntry, { description: 'Newest first' }),
+});
 
 /** ROC points of a version's metrics (metadata only; shortened here). */
 const roc = (points: readonly [number, number, number][]) => points.map(([threshold, fpr, tpr]) => ({ threshold, fpr, tpr }));
@@ -181,6 +230,28 @@ export const ModelFound = withExample(
 );
 export const VersionFound = withExample(ModelVersion, version3, 'The version: what training recorded, and the aliases pointing at it');
 export const SetAliasRequest = withExample(SetAliasBody, { version: EXAMPLE_VERSION });
+export const AliasHistoryFound = withExample(
+  AliasHistory,
+  {
+    name: EXAMPLE_MODEL,
+    entries: [
+      {
+        at: EXAMPLE_TIMES.aliasMoved,
+        alias: 'production',
+        action: 'move',
+        from: 2,
+        to: EXAMPLE_VERSION,
+        by: { name: 'key#1', role: 'admin' },
+        forced: false,
+        guard: { outcome: 'passed', datasets: ['ds_m5xw2ct7ja4kq6ne'] },
+      },
+      { at: '2025-05-29T10:30:12.004Z', alias: 'production', action: 'move', from: 1, to: 2, by: { name: 'key#1', role: 'admin' }, forced: false, guard: { outcome: 'no-common-dataset' } },
+      { at: '2025-05-28T09:02:44.871Z', alias: 'staging', action: 'delete', from: 1, to: null, by: { name: 'key#2', role: 'admin' }, forced: false },
+      { at: '2025-05-27T16:01:05.390Z', alias: 'production', action: 'set', from: null, to: 1, by: { name: 'key#1', role: 'admin' }, forced: false, guard: { outcome: 'not-applicable' } },
+    ],
+  },
+  'Alias moves of the model, newest first',
+);
 export const AliasMovedResponse = withExample(
   AliasMoved,
   { alias: 'production', version: EXAMPLE_VERSION, previous: 2 },

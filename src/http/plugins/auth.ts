@@ -23,6 +23,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Role of the API key that authenticated the request; null when auth is off or not needed. */
     apiRole: Role | null;
+    /** Which key that was, as 'key#N' (its position in API_KEYS; never the key itself); null when auth is off or not needed. */
+    apiKeyName: string | null;
   }
 }
 
@@ -41,7 +43,9 @@ export const authPlugin = sharedPlugin('auth', async (app: FastifyInstance, opts
   const { apiKeys, openOperationalRoutes } = opts.config;
   // Looked up by digest, so a lookup's timing says nothing about how much of a key matched.
   const roles = new Map<string, Role>([...apiKeys].map(([key, role]) => [digest(key), role]));
+  const names = new Map<string, string>([...apiKeys.keys()].map((key, i) => [digest(key), `key#${i + 1}`]));
   app.decorateRequest('apiRole', null);
+  app.decorateRequest('apiKeyName', null);
   if (roles.size === 0) return;
 
   app.addHook('onRequest', async (request, reply) => {
@@ -49,7 +53,8 @@ export const authPlugin = sharedPlugin('auth', async (app: FastifyInstance, opts
     const level: AuthLevel = request.routeOptions.config.auth ?? 'admin';
     if (level === 'open' || (level === 'operational' && openOperationalRoutes)) return;
     const key = presentedKey(request);
-    const role = key ? roles.get(digest(key)) : undefined;
+    const keyDigest = key ? digest(key) : undefined;
+    const role = keyDigest ? roles.get(keyDigest) : undefined;
     if (role === undefined) {
       reply.header('www-authenticate', 'Bearer');
       throw new AppError(
@@ -61,5 +66,6 @@ export const authPlugin = sharedPlugin('auth', async (app: FastifyInstance, opts
       throw new AppError('FORBIDDEN', `This route needs an admin key; the key presented has the ${role} role`);
     }
     request.apiRole = role;
+    request.apiKeyName = names.get(keyDigest!) ?? null;
   });
 });
