@@ -7,6 +7,7 @@ import { isAliasName, isModelName, isPlainObject, isVersionNumber } from './mode
 /**
  * Where everything lives under `${dataDir}/models/{name}/`:
  *   versions/{v}/{model.json,weights.bin,metadata.json}  complete versions only
+ *   versions/{v}/evaluations/{id}.json                external evaluations of the version (evaluation-store.ts)
  *   reserved/{v}/                                     version numbers ever handed out (kept forever)
  *   aliases.json                                      {"production": 3, ...}, replaced atomically
  *   .staging-{uuid}/  .deleting-{uuid}/  .lock/       in-flight work; readers never look there
@@ -20,6 +21,7 @@ export function modelLayout(dataDir: string) {
     modelDir,
     versionsDir: (name: string) => path.join(modelDir(name), 'versions'),
     versionDir: (name: string, v: number) => path.join(modelDir(name), 'versions', String(v)),
+    evaluationsDir: (name: string, v: number) => path.join(modelDir(name), 'versions', String(v), 'evaluations'),
     reservedDir: (name: string) => path.join(modelDir(name), 'reserved'),
     aliasesFile: (name: string) => path.join(modelDir(name), 'aliases.json'),
     lockDir: (name: string) => path.join(modelDir(name), '.lock'),

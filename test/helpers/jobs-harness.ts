@@ -18,12 +18,16 @@ import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
+import { createEvaluationQueue } from '../../src/queue/evaluation-queue.ts';
 import { createTrainingQueue } from '../../src/queue/training-queue.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
+import type { EvaluationRecord } from '../../src/services/evaluation-types.ts';
+import { createEvaluationService, type EvaluationService } from '../../src/services/evaluations.ts';
 import { createHealthService } from '../../src/services/health.ts';
 import { createModelService } from '../../src/services/models.ts';
 import { createTrainingJobService, type TrainingJobService, type TrainingJobView } from '../../src/services/training-jobs.ts';
 import { createDatasetStore, type DatasetManifest, type DatasetStore } from '../../src/storage/dataset-store.ts';
+import { createEvaluationStore } from '../../src/storage/evaluation-store.ts';
 import { createModelRegistry, type ModelRegistry } from '../../src/storage/model-registry.ts';
 import { FAKE_ENGINE } from './api-harness.ts';
 import { TEST_REDIS_URL, uniquePrefix } from './redis.ts';
@@ -41,6 +45,7 @@ export interface JobsHarness {
   store: DatasetStore;
   registry: ModelRegistry;
   jobs: TrainingJobService;
+  evaluations: EvaluationService;
   redis: Redis;
   /** A dataset of generated X-ray-like images (size px, perClass of each class). */
   dataset(opts?: { perClass?: number; size?: number; seed?: number }): Promise<DatasetManifest>;
@@ -90,6 +95,17 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     backoffMs: opts.backoffMs ?? 500,
   });
   const jobs = createTrainingJobService({ config, queue, datasets: store, cancelWaitMs: 10_000, pollMs: 250 });
+  const evaluations = createEvaluationService({
+    versions: registry,
+    datasets: store,
+    queue: createEvaluationQueue({
+      redis: redisFactory(opts.serviceRedisUrl ?? config.redisUrl),
+      prefix: config.queuePrefix,
+      attempts: config.worker.attempts,
+      backoffMs: opts.backoffMs ?? 500,
+    }),
+    store: createEvaluationStore<EvaluationRecord>({ dataDir }),
+  });
   const deps: AppDeps = {
     config,
     engine: FAKE_ENGINE,
@@ -99,6 +115,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     // Predicting is not served here (the predict harness does): nothing is loaded.
     predictions: { loaded: () => [], predict: notServed, explain: notServed },
     jobs,
+    evaluations,
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
     metrics: createMetrics({ defaultMetrics: false }),
   };
@@ -116,6 +133,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     store,
     registry,
     jobs,
+    evaluations,
     redis,
     async dataset(o = {}) {
       const perClass = o.perClass ?? 20;
@@ -158,6 +176,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
       clearTimeout(grace);
       assertContractHeld();
       await jobs.close();
+      await evaluations.close();
       await closeRedis(redis);
       await rm(dataDir, { recursive: true, force: true });
     },
