@@ -16,6 +16,8 @@ export interface EvaluationRecord {
   readonly status: EvaluationStatus;
   /** The request's pattern naming the patient in each image path, when one was given (for `result.patients`). */
   readonly groupPattern?: string;
+  /** 'cli': run in-process by `npm run evaluate` (no queue job behind it); absent: queued to the workers. */
+  readonly runner?: 'cli';
   readonly createdAt: string;
   readonly startedAt?: string;
   readonly finishedAt?: string;

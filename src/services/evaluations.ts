@@ -73,7 +73,8 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
 
   /** A queued or running record whose job is gone is failed: its worker would have written the outcome. */
   async function reconcile(name: string, version: number, rec: EvaluationRecord): Promise<EvaluationRecord> {
-    if (!ACTIVE.has(rec.status)) return rec;
+    // A command-line run has no job to ask about; its process writes the outcome (Ctrl-C included).
+    if (!ACTIVE.has(rec.status) || rec.runner === 'cli') return rec;
     let job;
     try {
       job = await queue.state(rec.id);

@@ -104,6 +104,7 @@ export const EvaluationSchema = Type.Object({
   dataset: Type.Object({ id: DatasetId, name: Type.String(), contentHash: Type.String({ description: 'sha256 of the dataset (image, label) pairs' }) }),
   status: StatusSchema,
   groupPattern: Type.Optional(Type.String({ description: 'The pattern naming patients, when the request gave one' })),
+  runner: Type.Optional(Type.Literal('cli', { description: 'Present when `npm run evaluate` ran it in its own process (not queued)' })),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Type.Optional(Type.String({ format: 'date-time' })),
   finishedAt: Type.Optional(Type.String({ format: 'date-time' })),
