@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Config } from './config.ts';
 import datasetsRoutes from './http/datasets/routes.ts';
 import docsRoutes from './http/docs/routes.ts';
+import evaluationsRoutes, { type EvaluationRouteDeps } from './http/evaluations/routes.ts';
 import explainRoutes from './http/explain/routes.ts';
 import healthRoutes from './http/health/routes.ts';
 import metricsRoutes from './http/metrics/routes.ts';
@@ -38,6 +39,7 @@ export interface AppDeps {
   models: ModelRouteDeps['models'];
   predictions: PredictRouteDeps['predictions'] & ExplainRouteDeps['predictions'] & HealthRouteDeps['predictions'] & MetricsRouteDeps['predictions'];
   jobs: TrainingJobRouteDeps['jobs'] & MetricsRouteDeps['jobs'];
+  evaluations: EvaluationRouteDeps['evaluations'];
   health: HealthRouteDeps['health'];
   metrics: AppMetrics;
 }
@@ -138,6 +140,7 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
   await app.register(datasetsRoutes, { deps });
   await app.register(trainingJobsRoutes, { deps });
   await app.register(modelsRoutes, { deps });
+  await app.register(evaluationsRoutes, { deps });
   await app.register(predictRoutes, { deps });
   await app.register(explainRoutes, { deps });
   await app.register(uiRoutes);

@@ -8,17 +8,20 @@ import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import type { EngineInfo } from './ml/engine.ts';
 import { closeRedis, createRedis, redisFactory } from './queue/connection.ts';
+import { createEvaluationQueue } from './queue/evaluation-queue.ts';
 import { createModelEventSubscriber } from './queue/model-event-subscriber.ts';
 import { publishModelEvent } from './queue/model-events.ts';
 import { createTrainingQueue } from './queue/training-queue.ts';
 import { createDatasetService } from './services/datasets.ts';
 import { evaluationListerFrom } from './services/evaluation-records.ts';
+import type { EvaluationRecord } from './services/evaluation-types.ts';
+import { createEvaluationService } from './services/evaluations.ts';
 import { createHealthService } from './services/health.ts';
 import { createModelService } from './services/models.ts';
 import { createPredictionService } from './services/predictions.ts';
 import { createTrainingJobService } from './services/training-jobs.ts';
 import { createDatasetStore } from './storage/dataset-store.ts';
-import { createEvaluationStore } from './storage/evaluation-store.ts';
+import { createEvaluationStore, type StoredEvaluation } from './storage/evaluation-store.ts';
 import { createModelRegistry } from './storage/model-registry.ts';
 
 export interface ComposedApi {
@@ -43,6 +46,20 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
     logger: jobsLog,
   });
   const jobs = createTrainingJobService({ config, queue, datasets: store, logger: jobsLog });
+  const evaluationsLog = log.child({ part: 'evaluations' });
+  const evaluations = createEvaluationService({
+    versions: registry,
+    datasets: store,
+    queue: createEvaluationQueue({
+      redis: redisFor,
+      prefix: config.queuePrefix,
+      attempts: config.worker.attempts,
+      backoffMs: 5000,
+      logger: evaluationsLog,
+    }),
+    store: createEvaluationStore<EvaluationRecord>({ dataDir: config.dataDir }),
+    logger: evaluationsLog,
+  });
   const predictionsLog = log.child({ part: 'predictions' });
   const predictions = createPredictionService({
     config,
@@ -64,10 +81,11 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
       registry,
       publishEvent: (event) => publishModelEvent(redis, config.queuePrefix, event, log),
       // The evaluation files beside each version (the evaluations resource writes them).
-      evaluations: evaluationListerFrom(createEvaluationStore({ dataDir: config.dataDir })),
+      evaluations: evaluationListerFrom(createEvaluationStore<StoredEvaluation>({ dataDir: config.dataDir })),
     }),
     predictions,
     jobs,
+    evaluations,
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers(), logger: log }),
     metrics,
   };
@@ -82,7 +100,7 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
       await predictions.start();
     },
     async close() {
-      const closed = await Promise.allSettled([predictions.close(), jobs.close()]);
+      const closed = await Promise.allSettled([predictions.close(), jobs.close(), evaluations.close()]);
       for (const c of closed) if (c.status === 'rejected') log.error({ err: c.reason as unknown }, 'error while closing a service');
       await closeRedis(redis);
     },

@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   MODEL_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
   ALIAS_NOT_FOUND: 404,
+  EVALUATION_NOT_FOUND: 404,
   // 409: state conflicts
   CONFLICT: 409,
   DATASET_IN_USE: 409,
@@ -66,6 +67,8 @@ export const ERROR_CATALOGUE = {
   PROMOTION_WORSE: 409,
   // 400: a training request's groupPattern is unsafe, too long, malformed or lacks exactly one capture group
   INVALID_GROUP_PATTERN: 400,
+  // 422: an evaluation dataset's class names are not the model version's [negative, positive] classes
+  DATASET_CLASSES_MISMATCH: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,5 +1,6 @@
 /**
- * The sandboxed training processor: BullMQ forks a child process that imports this file (see
+ * The sandboxed processor of the training queue: training jobs here, evaluation jobs (the queue's
+ * second kind, job name 'evaluate') in workers/evaluation-processor.ts. BullMQ forks a child process that imports this file (see
  * workers/worker.ts), so the CPU-bound training never blocks the parent's event loop, which keeps
  * renewing the job lock. One child serves one job at a time and is reused for the next job (the
  * engine is initialised once per child).
@@ -30,7 +31,9 @@ import { publishModelEvent } from '../src/queue/model-events.ts';
 import {
   cancelKey,
   CANCELLED_REASON,
+  EVALUATE_JOB_NAME,
   INTERRUPTED_REASON,
+  type EvaluationJobData,
   type TrainingJobData,
   type TrainingJobProgress,
   type TrainingJobResult,
@@ -38,10 +41,14 @@ import {
 } from '../src/queue/names.ts';
 import { exceedsMemoryBudget } from '../src/domain/training-memory.ts';
 import { checkTrainingParams } from '../src/domain/training-params.ts';
+import type { EvaluationRunDeps } from '../src/services/evaluation-run.ts';
 import { isBadDataError, runTraining, type TrainingDeps } from '../src/services/training.ts';
 import { createDatasetStore } from '../src/storage/dataset-store.ts';
+import { createEvaluationStore } from '../src/storage/evaluation-store.ts';
 import { createModelRegistry } from '../src/storage/model-registry.ts';
 import type { BinaryMetrics } from '../src/ml/types.ts';
+import type { EvaluationRecord } from '../src/services/evaluation-types.ts';
+import { processEvaluation, type EvaluationJobResult } from './evaluation-processor.ts';
 
 /** Progress goes to Redis at most this often (epoch ends and phase changes always). */
 const PROGRESS_EVERY_MS = 250;
@@ -52,7 +59,7 @@ const PARENT_GONE_REASON = 'the worker process that owned this job is gone';
 interface ChildState {
   config: Config;
   log: pino.Logger;
-  deps: TrainingDeps;
+  deps: TrainingDeps & EvaluationRunDeps;
   redis: Redis;
 }
 
@@ -69,6 +76,7 @@ function init(): ChildState {
     deps: {
       datasets: createDatasetStore({ dataDir: config.dataDir }),
       registry: createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName }),
+      store: createEvaluationStore<EvaluationRecord>({ dataDir: config.dataDir }),
     },
     redis: createRedis(config.redisUrl, 'worker', log),
   };
@@ -119,7 +127,7 @@ export default async function trainingProcessor(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   _token?: string,
   signal?: AbortSignal,
-): Promise<TrainingJobResult> {
+): Promise<TrainingJobResult | EvaluationJobResult> {
   const { config, log, deps, redis } = init();
   const controller = new AbortController();
   current = controller;
@@ -127,6 +135,20 @@ export default async function trainingProcessor(
   const onParentAbort = () => controller.abort(typeof signal?.reason === 'string' ? signal.reason : INTERRUPTED_REASON);
   if (signal?.aborted) onParentAbort();
   signal?.addEventListener('abort', onParentAbort, { once: true });
+
+  if (job.name === EVALUATE_JOB_NAME) {
+    try {
+      await initEngine();
+      return await processEvaluation(job as unknown as SandboxedJob<EvaluationJobData, EvaluationJobResult>, { deps, log, signal: controller.signal });
+    } finally {
+      signal?.removeEventListener('abort', onParentAbort);
+      current = undefined;
+      if (!process.connected) {
+        await closeRedis(redis);
+        process.exit(1);
+      }
+    }
+  }
 
   const flag = cancelKey(config.queuePrefix, job.id);
   let cancelCheckFailing = false;

@@ -7,10 +7,11 @@ import type { Config } from '../src/config.ts';
 import { MALLOC_ENV } from '../src/malloc-env.ts';
 import type { Logger } from '../src/domain/logger.ts';
 import { closeRedis, createRedis } from '../src/queue/connection.ts';
-import { INTERRUPTED_REASON, TRAINING_QUEUE } from '../src/queue/names.ts';
+import { EVALUATE_JOB_NAME, INTERRUPTED_REASON, TRAINING_QUEUE } from '../src/queue/names.ts';
 
 /**
- * The training worker: a BullMQ Worker on the 'training' queue, one job at a time, with a
+ * The training worker: a BullMQ Worker on the 'training' queue (training jobs and evaluation
+ * jobs, the queue's two kinds), one job at a time, with a
  * SANDBOXED processor (workers/processor.ts in a forked child process). The parent only moves
  * jobs and renews their locks, so hours of CPU-bound training never starve lock renewal.
  *
@@ -69,12 +70,14 @@ export function startTrainingWorker(opts: { config: Config; logger: Logger; name
     },
   });
   // attemptsMade counts finished attempts: the running one is attemptsMade + 1.
+  // kind: 'train' or 'evaluate' (evaluations share the queue, the worker and its sandboxed child).
   const jobInfo = (job: Job | undefined, finished: boolean) =>
-    job ? { jobId: job.id, attempt: job.attemptsMade + (finished ? 0 : 1), of: job.opts.attempts ?? 1 } : {};
-  worker.on('active', (job) => logger.info(jobInfo(job, false), 'training job active'));
-  worker.on('completed', (job) => logger.info(jobInfo(job, true), 'training job completed'));
-  worker.on('failed', (job, err) => logger.warn({ ...jobInfo(job, true), reason: err.message }, 'training job failed'));
-  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled training job moved back to the queue'));
+    job ? { jobId: job.id, kind: job.name, attempt: job.attemptsMade + (finished ? 0 : 1), of: job.opts.attempts ?? 1 } : {};
+  const kind = (job: Job | undefined) => (job?.name === EVALUATE_JOB_NAME ? 'evaluation' : 'training');
+  worker.on('active', (job) => logger.info(jobInfo(job, false), `${kind(job)} job active`));
+  worker.on('completed', (job) => logger.info(jobInfo(job, true), `${kind(job)} job completed`));
+  worker.on('failed', (job, err) => logger.warn({ ...jobInfo(job, true), reason: err.message }, `${kind(job)} job failed`));
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'stalled job moved back to the queue'));
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
 
   let closing: Promise<void> | undefined;

@@ -9,7 +9,7 @@ import { loadConfig } from '../config.ts';
 import { evaluationListerFrom } from '../services/evaluation-records.ts';
 import { modelCard } from '../services/model-card.ts';
 import { renderModelCardMarkdown } from '../services/model-card-markdown.ts';
-import { createEvaluationStore } from '../storage/evaluation-store.ts';
+import { createEvaluationStore, type StoredEvaluation } from '../storage/evaluation-store.ts';
 import { createModelRegistry } from '../storage/model-registry.ts';
 import { fail, intOption, UsageError } from './args.ts';
 
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const version = values.version === undefined ? undefined : intOption('--version', values.version, 1, Number.MAX_SAFE_INTEGER);
   const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
   const v = await registry.resolve(name, { ...(version !== undefined ? { version } : {}), ...(values.alias !== undefined ? { alias: values.alias } : {}) });
-  const evaluations = evaluationListerFrom(createEvaluationStore({ dataDir: config.dataDir }));
+  const evaluations = evaluationListerFrom(createEvaluationStore<StoredEvaluation>({ dataDir: config.dataDir }));
   const card = await modelCard({ registry, evaluations }, name, v);
   process.stdout.write(values.json ? `${JSON.stringify(card, null, 2)}\n` : renderModelCardMarkdown(card));
 }

@@ -5,7 +5,8 @@ import type { ImageSource } from './types.ts';
 
 /**
  * Probabilities for the given images of a source, streamed in batches, with their labels.
- * An aborted signal stops it between batches with an AbortError.
+ * An aborted signal stops it between batches with an AbortError. `onBatch` hears the number of
+ * images scored so far after every batch.
  */
 export async function evaluateModel(
   model: tf.LayersModel,
@@ -13,6 +14,7 @@ export async function evaluateModel(
   indices: readonly number[],
   batchSize: number,
   signal?: AbortSignal,
+  onBatch?: (done: number) => void,
 ): Promise<{ probs: Float32Array; labels: Uint8Array }> {
   const probs = new Float32Array(indices.length);
   const labels = Uint8Array.from(indices, (i) => source.labels[i]!);
@@ -22,6 +24,7 @@ export async function evaluateModel(
     throwIfAborted(signal);
     const pixels = await reader.next();
     probs.set(predictProbabilities(model, pixels, batches[b]!.length, source.size, batchSize), b * batchSize);
+    onBatch?.(Math.min(indices.length, (b + 1) * batchSize));
     await nextTurn();
   }
   return { probs, labels };

@@ -17,6 +17,8 @@ export const QUEUED_STATES: readonly ListableState[] = ['waiting', 'delayed', 'p
 
 export interface JobRecord {
   readonly id: string;
+  /** The BullMQ job name: 'train' (TRAIN_JOB_NAME) or 'evaluate' (EVALUATE_JOB_NAME); absent means 'train'. */
+  readonly name?: string;
   readonly state: QueueState;
   readonly data: TrainingJobData;
   readonly progress: TrainingJobProgress | null;
@@ -64,6 +66,7 @@ export function recordFromHash(id: string, hash: Readonly<Record<string, string>
   const attempts = isObject(opts) && Number.isSafeInteger(opts.attempts) ? (opts.attempts as number) : 1;
   return {
     id,
+    ...(hash.name !== undefined ? { name: hash.name } : {}),
     state,
     data: (json(hash.data) ?? {}) as TrainingJobData,
     progress: isObject(progress) ? (progress as unknown as TrainingJobProgress) : null,

@@ -7,6 +7,25 @@ import type { TrainingParams } from '../domain/training-params.ts';
  */
 export const TRAINING_QUEUE = 'training';
 export const TRAIN_JOB_NAME = 'train';
+/**
+ * External evaluations share the training queue as a second job kind: the same worker takes them
+ * one at a time, in its sandboxed child, in submission order with training jobs. Their BullMQ job
+ * id is the evaluation id (`ev_...`), and the record beside the model version is their truth.
+ */
+export const EVALUATE_JOB_NAME = 'evaluate';
+export const EVALUATION_JOB_ID_PREFIX = 'ev_';
+
+/** An evaluation job's data in Redis: ids only. */
+export interface EvaluationJobData {
+  readonly v: 1;
+  readonly evaluationId: string;
+  readonly modelName: string;
+  readonly version: number;
+  readonly datasetId: string;
+  /** Names the patient in each image path (src/domain/group-pattern.ts), for the patient count. */
+  readonly groupPattern?: string;
+  readonly submittedAt: string;
+}
 
 /** The job's data in Redis. */
 export interface TrainingJobData {

@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from '../domain/logger.ts';
 import { withTimeout } from '../domain/with-timeout.ts';
 import { closeRedis, type RedisFactory } from './connection.ts';
 import { createJobRecordReader, newJobId, type JobRecord, type ListableState } from './job-records.ts';
-import { cancelKey, cancelledJobsKey, TRAIN_JOB_NAME, TRAINING_QUEUE, type TrainingJobData } from './names.ts';
+import { cancelKey, cancelledJobsKey, EVALUATION_JOB_ID_PREFIX, TRAIN_JOB_NAME, TRAINING_QUEUE, type TrainingJobData } from './names.ts';
 import { createRedisGuard, isConnectionError } from './redis-guard.ts';
 
 /**
@@ -34,9 +34,11 @@ export interface TrainingQueueOptions {
 
 export interface TrainingQueue {
   add(data: TrainingJobData): Promise<JobRecord>;
+  /** Any job of the queue (evaluation jobs too: their records carry name 'evaluate'). */
   get(id: string): Promise<JobRecord | null>;
   /** Jobs in one state, newest first, positions start..end (inclusive; -1 = the last). */
   list(state: ListableState, start: number, end: number): Promise<JobRecord[]>;
+  /** Training jobs per state (the evaluation jobs sharing the queue are not counted). */
   counts(): Promise<Record<ListableState, number>>;
   /** failedReason of every failed job (for telling cancelled from failed without loading them). */
   failedReasons(): Promise<Map<string, string>>;
@@ -54,6 +56,35 @@ export interface TrainingQueue {
   onJobEvent(id: string, wake: () => void): () => void;
   close(): Promise<void>;
 }
+
+// KEYS: state lists and sorted sets. ARGV[1]: an id prefix. Returns how many ids in each start with it.
+const COUNT_PREFIXED = `
+local prefix = ARGV[1]
+local out = {}
+for i, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key).ok
+  local ids = {}
+  if kind == 'list' then ids = redis.call('LRANGE', key, 0, -1)
+  elseif kind == 'zset' then ids = redis.call('ZRANGE', key, 0, -1) end
+  local n = 0
+  for _, id in ipairs(ids) do
+    if string.sub(id, 1, #prefix) == prefix then n = n + 1 end
+  end
+  out[i] = n
+end
+return out
+`;
+
+/** Where evaluation jobs can be counted, per listable state. */
+const EVALUATION_COUNT_KEYS: ReadonlyArray<[ListableState, string]> = [
+  ['waiting', 'wait'],
+  ['delayed', 'delayed'],
+  ['prioritized', 'prioritized'],
+  ['waiting-children', 'waiting-children'],
+  ['active', 'active'],
+  ['completed', 'completed'],
+  ['failed', 'failed'],
+];
 
 const CANCEL_FLAG_TTL_S = 7 * 24 * 3600;
 const CANCELLED_KEEP = 1000;
@@ -104,6 +135,7 @@ export function createTrainingQueue(opts: TrainingQueueOptions): TrainingQueue {
         const job = await queue.add(TRAIN_JOB_NAME, data, { ...jobOptions, jobId: newJobId() });
         return {
           id: job.id!,
+          name: TRAIN_JOB_NAME,
           state: 'waiting',
           data,
           progress: null,
@@ -120,11 +152,19 @@ export function createTrainingQueue(opts: TrainingQueueOptions): TrainingQueue {
     get: (id) => run('read job', () => records.get(id)),
     list: (state, start, end) => run('list jobs', () => records.list(state, start, end)),
     counts: () =>
-      run('count jobs', () =>
-        queue.getJobCounts('waiting', 'delayed', 'prioritized', 'waiting-children', 'active', 'completed', 'failed') as Promise<
-          Record<ListableState, number>
-        >,
-      ),
+      run('count jobs', async () => {
+        const all = (await queue.getJobCounts('waiting', 'delayed', 'prioritized', 'waiting-children', 'active', 'completed', 'failed')) as Record<
+          ListableState,
+          number
+        >;
+        const keys = EVALUATION_COUNT_KEYS.map(([, key]) => queue.keys[key]!);
+        const evaluations = (await redis.eval(COUNT_PREFIXED, keys.length, ...keys, EVALUATION_JOB_ID_PREFIX)) as number[];
+        const out = { ...all };
+        EVALUATION_COUNT_KEYS.forEach(([state], i) => {
+          out[state] = Math.max(0, (out[state] ?? 0) - (evaluations[i] ?? 0));
+        });
+        return out;
+      }),
     failedReasons: () =>
       run('read failure reasons', async () => {
         const ids = await redis.zrange(queue.keys.failed!, '0', '-1');

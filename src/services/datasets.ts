@@ -32,14 +32,14 @@ export interface DatasetService {
   list(): Promise<DatasetSummary[]>;
   /** DATASET_NOT_FOUND */
   get(id: string): Promise<DatasetManifest>;
-  /** DATASET_NOT_FOUND; DATASET_IN_USE while a queued or running job uses it. */
+  /** DATASET_NOT_FOUND; DATASET_IN_USE while a queued or running job (training or evaluation) uses it. */
   delete(id: string): Promise<void>;
 }
 
 export interface DatasetServiceOptions {
   readonly store: DatasetStore;
   readonly uploadLimitBytes: number;
-  /** Whether a queued or running training job uses the dataset (TrainingJobService.datasetInUse). */
+  /** Whether a queued or running job uses the dataset (TrainingJobService.datasetInUse: evaluation jobs share its queue). */
   readonly datasetInUse: (id: string) => Promise<boolean>;
 }
 
@@ -104,7 +104,7 @@ export function createDatasetService(opts: DatasetServiceOptions): DatasetServic
     async delete(id) {
       await store.get(id); // DATASET_NOT_FOUND before anything else
       if (await datasetInUse(id)) {
-        throw new AppError('DATASET_IN_USE', `Dataset ${id} is used by a queued or running training job; cancel it or wait`, {
+        throw new AppError('DATASET_IN_USE', `Dataset ${id} is used by a queued or running training job or evaluation; cancel it or wait`, {
           id,
         });
       }

@@ -1,5 +1,5 @@
 import type { BinaryEvaluation } from '../ml/metrics.ts';
-import type { EvaluationStore } from '../storage/evaluation-store.ts';
+import type { EvaluationStore, StoredEvaluation } from '../storage/evaluation-store.ts';
 import type { EvaluationLister, EvaluationRecord, EvaluationStatus } from './evaluation-types.ts';
 
 /**
@@ -8,10 +8,10 @@ import type { EvaluationLister, EvaluationRecord, EvaluationStatus } from './eva
  * promotion guard). A completed record must carry the metrics both read: the AUC with its
  * interval and the four rates with theirs.
  */
-export function evaluationListerFrom(store: Pick<EvaluationStore, 'listEvaluations'>): EvaluationLister {
+export function evaluationListerFrom(store: Pick<EvaluationStore<StoredEvaluation>, 'list'>): EvaluationLister {
   return {
     async listEvaluations(model, version) {
-      const stored = await store.listEvaluations(model, version);
+      const stored = await store.list(model, version);
       return stored.flatMap((raw) => {
         const record = toEvaluationRecord(raw);
         return record ? [record] : [];

@@ -14,6 +14,10 @@ export interface EvaluationRecord {
   readonly version: number;
   readonly dataset: { readonly id: string; readonly name: string; readonly contentHash: string };
   readonly status: EvaluationStatus;
+  /** The request's pattern naming the patient in each image path, when one was given (for `result.patients`). */
+  readonly groupPattern?: string;
+  /** 'cli': run in-process by `npm run evaluate` (no queue job behind it); absent: queued to the workers. */
+  readonly runner?: 'cli';
   readonly createdAt: string;
   readonly startedAt?: string;
   readonly finishedAt?: string;
@@ -27,6 +31,8 @@ export interface EvaluationRecord {
     readonly threshold: number;
     readonly calibrated: boolean;
     readonly metrics: BinaryEvaluation;
+    /** With a groupPattern: images whose path named a patient, and those that did not (each its own patient). */
+    readonly grouping?: { readonly pattern: string; readonly matched: number; readonly unmatched: number };
   };
   /** Present when failed: a catalogue code and message. */
   readonly error?: { readonly code: string; readonly message: string };

@@ -44,11 +44,20 @@ export function createJobListing(queue: TrainingQueue, reader: JobReader): JobLi
         throw new AppError('VALIDATION_FAILED', `status must be one of ${JOB_STATUSES.join(', ')}`);
       }
       const views: TrainingJobView[] = [];
+      // Evaluation jobs share the queue and have no view here: page on until `limit` training jobs are found.
       const fromStates = async (states: readonly ListableState[]) => {
         for (const state of states) {
-          for (const r of await queue.list(state, 0, limit - 1)) {
-            const v = await reader.viewOf(r);
-            if (v) views.push(v);
+          let found = 0;
+          for (let start = 0; found < limit && start < MAX_SCAN; start += limit) {
+            const recs = await queue.list(state, start, start + limit - 1);
+            for (const r of recs) {
+              const v = await reader.viewOf(r);
+              if (v) {
+                views.push(v);
+                found++;
+              }
+            }
+            if (recs.length < limit) break;
           }
         }
       };
@@ -76,6 +85,7 @@ export function createJobListing(queue: TrainingQueue, reader: JobReader): JobLi
       };
     },
 
+    // Evaluation jobs too: they share the queue and carry the datasetId they read.
     async datasetInUse(datasetId) {
       for (const state of [...QUEUED_STATES, 'active'] as const) {
         const recs = await queue.list(state, 0, -1);

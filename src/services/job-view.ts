@@ -1,6 +1,6 @@
 import type { EpochMetrics } from '../ml/types.ts';
 import type { JobRecord } from '../queue/job-records.ts';
-import { CANCELLED_REASON, INTERRUPTED_REASON, type TrainingJobProgress, type TrainingJobResult } from '../queue/names.ts';
+import { CANCELLED_REASON, INTERRUPTED_REASON, TRAIN_JOB_NAME, type TrainingJobProgress, type TrainingJobResult } from '../queue/names.ts';
 import type { TrainingParams } from '../domain/training-params.ts';
 
 /** How a queue record reads through the API: status, progress, result and errors. */
@@ -78,7 +78,9 @@ function progressOf(p: TrainingJobProgress | null): ProgressView | null {
   return rest;
 }
 
+/** null for jobs that are not training jobs (evaluations share the queue) or in no known state. */
 export function toView(rec: JobRecord, cancelRequested = false): TrainingJobView | null {
+  if (rec.name !== undefined && rec.name !== TRAIN_JOB_NAME) return null;
   const status = statusOf(rec);
   if (!status) return null;
   const finished = TERMINAL.has(status);

@@ -4,7 +4,7 @@
  * flushed after.
  */
 import { randomUUID } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { link, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** The errno code of a Node.js fs error, if any. */
@@ -58,6 +58,28 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     throw err;
   }
   await fsyncDir(dir);
+}
+
+/**
+ * Creates `file` with `data` unless it exists, atomically: readers see no file or all of it, and a
+ * file that exists is never replaced (a hard link of a flushed temporary sibling, which fails when
+ * the name is taken). Returns false when `file` already existed.
+ */
+export async function createFileAtomic(file: string, data: string | Uint8Array): Promise<boolean> {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `.${path.basename(file)}.${randomUUID()}${ATOMIC_TEMP_SUFFIX}`);
+  let created = true;
+  try {
+    await writeFileDurable(temp, data);
+    await link(temp, file).catch((err: unknown) => {
+      if (fsErrorCode(err) !== 'EEXIST') throw err;
+      created = false;
+    });
+  } finally {
+    await rm(temp, { force: true });
+  }
+  await fsyncDir(dir);
+  return created;
 }
 
 /**

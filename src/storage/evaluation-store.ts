@@ -1,72 +1,138 @@
-import { readdir, readFile } from 'node:fs/promises';
+/**
+ * External evaluations of a model version, one JSON file each beside the version:
+ *   `${dataDir}/models/{name}/versions/{v}/evaluations/{id}.json`
+ * so deleting the version (one rename of its directory) deletes its evaluations with it. Files are
+ * replaced atomically (src/storage/atomic-file.ts); a record is created only when none has its id,
+ * so a late "queued" never replaces what the worker already wrote. Nothing here ever creates a
+ * version directory: writing for a version that is gone is VERSION_NOT_FOUND.
+ */
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { EVALUATION_ID_PATTERN, isEvaluationId, isModelName, isVersionNumber } from '../domain/ids.ts';
 import { AppError } from '../errors.ts';
-import { fsErrorCode } from './atomic-file.ts';
-import { exists, modelLayout } from './model-layout.ts';
-import { isModelName, isPlainObject, isVersionNumber } from './model-validation.ts';
+import { createFileAtomic, fsErrorCode, fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { modelLayout } from './model-layout.ts';
 
-/** An evaluation file's JSON object, with the fields every record has checked; services read the rest. */
-export type StoredEvaluation = Readonly<Record<string, unknown>> & {
+/** What the store needs of a record; the services layer owns its full shape. */
+export interface StoredEvaluation {
   readonly id: string;
-  readonly model: string;
-  readonly version: number;
-  readonly status: string;
   readonly createdAt: string;
-};
-
-export interface EvaluationStore {
-  /** Newest first by createdAt. MODEL_NOT_FOUND / VERSION_NOT_FOUND when the version does not exist. */
-  listEvaluations(model: string, version: number): Promise<StoredEvaluation[]>;
 }
 
-/**
- * Reads the external evaluations stored beside a version,
- * `${dataDir}/models/{name}/versions/{v}/evaluations/{id}.json`, newest first by createdAt.
- * Minimal on purpose: the evaluations resource writes these files (atomically) and may extend
- * this store; src/services/evaluation-records.ts gives the records their meaning (EvaluationRecord).
- * A file that is not a JSON evaluation record (a temp file, a foreign file) is skipped.
- */
-export function createEvaluationStore(opts: { dataDir: string }): EvaluationStore {
+export interface EvaluationStore<T extends StoredEvaluation> {
+  /** Writes a new record; false (and nothing written) when one with its id exists. VERSION_NOT_FOUND when the version is gone. */
+  create(name: string, version: number, record: T): Promise<boolean>;
+  /** Replaces (or writes) the record. VERSION_NOT_FOUND when the version is gone. */
+  write(name: string, version: number, record: T): Promise<void>;
+  /** null when there is no such record (or version). */
+  get(name: string, version: number, id: string): Promise<T | null>;
+  /** Every record of the version, newest first (createdAt, then id); [] when none. */
+  list(name: string, version: number): Promise<T[]>;
+}
+
+const FILE_RE = new RegExp(`${EVALUATION_ID_PATTERN.slice(0, -1)}\\.json$`);
+/** A record is a few tens of KB (ROC points, reliability bins); anything far larger is not one of ours. */
+const MAX_RECORD_BYTES = 4 * 1024 * 1024;
+
+const versionGone = (name: string, version: number, cause?: unknown) =>
+  new AppError('VERSION_NOT_FOUND', `Model '${name}' has no version ${version}`, { name, version }, { cause });
+
+function checkIds(name: string, version: number, id?: string): void {
+  // Callers validate first; this keeps a bad value from ever becoming a path.
+  if (!isModelName(name) || !isVersionNumber(version) || (id !== undefined && !isEvaluationId(id))) {
+    throw new AppError('INTERNAL', 'evaluation store called with a malformed model name, version or evaluation id');
+  }
+}
+
+function parseRecord<T extends StoredEvaluation>(text: string, id: string): T | null {
+  if (text.length > MAX_RECORD_BYTES) return null;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+    const r = v as Partial<StoredEvaluation>;
+    return r.id === id && typeof r.createdAt === 'string' ? (v as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+export const byNewestEvaluation = (a: StoredEvaluation, b: StoredEvaluation): number =>
+  Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+export function createEvaluationStore<T extends StoredEvaluation>(opts: { dataDir: string }): EvaluationStore<T> {
   const layout = modelLayout(opts.dataDir);
+  const fileOf = (name: string, version: number, id: string) => path.join(layout.evaluationsDir(name, version), `${id}.json`);
+  const text = (record: T) => `${JSON.stringify(record, null, 2)}\n`;
+
+  /** The evaluations folder, made inside an existing version directory only (never recursively). */
+  async function ensureDir(name: string, version: number): Promise<void> {
+    try {
+      await mkdir(layout.evaluationsDir(name, version));
+    } catch (err) {
+      const code = fsErrorCode(err);
+      if (code === 'EEXIST') return;
+      if (code === 'ENOENT') throw versionGone(name, version, err);
+      throw err;
+    }
+    await fsyncDir(layout.versionDir(name, version));
+  }
+
+  /** ENOENT while writing: the version directory went away (deleted). */
+  const writing = async <R>(name: string, version: number, fn: () => Promise<R>): Promise<R> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (fsErrorCode(err) === 'ENOENT') throw versionGone(name, version, err);
+      throw err;
+    }
+  };
+
+  async function read(name: string, version: number, id: string): Promise<T | null> {
+    let content: string;
+    try {
+      content = await readFile(fileOf(name, version, id), 'utf8');
+    } catch (err) {
+      if (fsErrorCode(err) === 'ENOENT' || fsErrorCode(err) === 'ENOTDIR') return null;
+      throw err;
+    }
+    return parseRecord<T>(content, id);
+  }
+
   return {
-    async listEvaluations(model, version) {
-      if (!isModelName(model)) throw new AppError('MODEL_NOT_FOUND', `No model named ${JSON.stringify(model)}`, { name: model });
-      if (!isVersionNumber(version) || !(await exists(layout.versionDir(model, version)))) {
-        if (!(await exists(layout.versionsDir(model)))) {
-          throw new AppError('MODEL_NOT_FOUND', `No model named ${JSON.stringify(model)}`, { name: model });
-        }
-        throw new AppError('VERSION_NOT_FOUND', `Model '${model}' has no version ${String(version)}`, { name: model, version });
-      }
-      const dir = layout.evaluationsDir(model, version);
+    async create(name, version, record) {
+      checkIds(name, version, record.id);
+      await ensureDir(name, version);
+      return writing(name, version, () => createFileAtomic(fileOf(name, version, record.id), text(record)));
+    },
+
+    async write(name, version, record) {
+      checkIds(name, version, record.id);
+      await ensureDir(name, version);
+      await writing(name, version, () => writeFileAtomic(fileOf(name, version, record.id), text(record)));
+    },
+
+    async get(name, version, id) {
+      checkIds(name, version, id);
+      return read(name, version, id);
+    },
+
+    async list(name, version) {
+      checkIds(name, version);
       let names: string[];
       try {
-        names = await readdir(dir);
+        names = await readdir(layout.evaluationsDir(name, version));
       } catch (err) {
-        if (fsErrorCode(err) === 'ENOENT') return [];
+        if (fsErrorCode(err) === 'ENOENT' || fsErrorCode(err) === 'ENOTDIR') return [];
         throw err;
       }
-      const records: StoredEvaluation[] = [];
-      for (const file of names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()) {
-        const record = await readRecord(path.join(dir, file));
-        if (record && record.model === model && record.version === version) records.push(record);
+      const ids = names.filter((n) => FILE_RE.test(n)).map((n) => n.slice(0, -'.json'.length));
+      const records: T[] = [];
+      // One file at a time: a version has few evaluations, and no listing may hold many descriptors.
+      for (const id of ids) {
+        const r = await read(name, version, id);
+        if (r) records.push(r);
       }
-      return records.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+      return records.sort(byNewestEvaluation);
     },
   };
-}
-
-async function readRecord(file: string): Promise<StoredEvaluation | null> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    // Gone since the listing (deleted), or not JSON: not a record.
-    if (fsErrorCode(err) === 'ENOENT' || err instanceof SyntaxError) return null;
-    throw err;
-  }
-  if (!isPlainObject(parsed)) return null;
-  const { id, model, version, status, createdAt } = parsed;
-  if (typeof id !== 'string' || typeof model !== 'string' || typeof status !== 'string' || typeof createdAt !== 'string') return null;
-  if (!isVersionNumber(version)) return null;
-  return { ...parsed, id, model, version, status, createdAt };
 }

@@ -7,6 +7,7 @@ import { isAliasName, isModelName, isPlainObject, isVersionNumber } from './mode
 /**
  * Where everything lives under `${dataDir}/models/{name}/`:
  *   versions/{v}/{model.json,weights.bin,metadata.json}  complete versions only
+ *   versions/{v}/evaluations/{id}.json                external evaluations of the version (evaluation-store.ts)
  *   reserved/{v}/                                     version numbers ever handed out (kept forever)
  *   aliases.json                                      {"production": 3, ...}, replaced atomically
  *   alias-history.jsonl                               every alias set, move and removal (appended under .lock)
@@ -22,10 +23,10 @@ export function modelLayout(dataDir: string) {
     modelDir,
     versionsDir: (name: string) => path.join(modelDir(name), 'versions'),
     versionDir: (name: string, v: number) => path.join(modelDir(name), 'versions', String(v)),
+    evaluationsDir: (name: string, v: number) => path.join(modelDir(name), 'versions', String(v), 'evaluations'),
     reservedDir: (name: string) => path.join(modelDir(name), 'reserved'),
     aliasesFile: (name: string) => path.join(modelDir(name), 'aliases.json'),
     aliasHistoryFile: (name: string) => path.join(modelDir(name), 'alias-history.jsonl'),
-    evaluationsDir: (name: string, v: number) => path.join(modelDir(name), 'versions', String(v), 'evaluations'),
     lockDir: (name: string) => path.join(modelDir(name), '.lock'),
   };
 }

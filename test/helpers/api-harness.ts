@@ -124,6 +124,8 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
         throw new Error('not served by the api harness');
       },
     },
+    // Evaluations are served by the jobs harness (real queue and worker), not here.
+    evaluations: { submit: notServed, get: notServed, list: notServed },
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
   };

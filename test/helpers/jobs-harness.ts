@@ -18,8 +18,11 @@ import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
+import { createEvaluationQueue } from '../../src/queue/evaluation-queue.ts';
 import { createTrainingQueue } from '../../src/queue/training-queue.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
+import type { EvaluationRecord } from '../../src/services/evaluation-types.ts';
+import { createEvaluationService, type EvaluationService } from '../../src/services/evaluations.ts';
 import { createHealthService } from '../../src/services/health.ts';
 import { evaluationListerFrom } from '../../src/services/evaluation-records.ts';
 import { createModelService } from '../../src/services/models.ts';
@@ -43,6 +46,7 @@ export interface JobsHarness {
   store: DatasetStore;
   registry: ModelRegistry;
   jobs: TrainingJobService;
+  evaluations: EvaluationService;
   redis: Redis;
   /** A dataset of generated X-ray-like images (size px, perClass of each class). */
   dataset(opts?: { perClass?: number; size?: number; seed?: number }): Promise<DatasetManifest>;
@@ -92,6 +96,17 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     backoffMs: opts.backoffMs ?? 500,
   });
   const jobs = createTrainingJobService({ config, queue, datasets: store, cancelWaitMs: 10_000, pollMs: 250 });
+  const evaluations = createEvaluationService({
+    versions: registry,
+    datasets: store,
+    queue: createEvaluationQueue({
+      redis: redisFactory(opts.serviceRedisUrl ?? config.redisUrl),
+      prefix: config.queuePrefix,
+      attempts: config.worker.attempts,
+      backoffMs: opts.backoffMs ?? 500,
+    }),
+    store: createEvaluationStore<EvaluationRecord>({ dataDir }),
+  });
   const deps: AppDeps = {
     config,
     engine: FAKE_ENGINE,
@@ -105,6 +120,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     // Predicting is not served here (the predict harness does): nothing is loaded.
     predictions: { loaded: () => [], predict: notServed, explain: notServed },
     jobs,
+    evaluations,
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
     metrics: createMetrics({ defaultMetrics: false }),
   };
@@ -122,6 +138,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     store,
     registry,
     jobs,
+    evaluations,
     redis,
     async dataset(o = {}) {
       const perClass = o.perClass ?? 20;
@@ -164,6 +181,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
       clearTimeout(grace);
       assertContractHeld();
       await jobs.close();
+      await evaluations.close();
       await closeRedis(redis);
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -168,6 +168,8 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
         throw new Error('not served by the predict harness');
       },
     },
+    // Evaluations are served by the jobs harness (real queue and worker), not here.
+    evaluations: { submit: notServed, get: notServed, list: notServed },
     health: createHealthService({ ping: () => redis.ping(), workers: async () => 0 }),
     metrics,
   };

@@ -239,6 +239,7 @@ describe('openapi.yaml is the contract of the running app', () => {
         'POST /predict',
         'POST /v1/models/{name}/predict',
         'POST /v1/explain',
+        'POST /v1/models/{name}/versions/{version}/evaluations',
       ].sort(),
     );
   });

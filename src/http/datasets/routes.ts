@@ -132,7 +132,7 @@ export default async function datasetsRoutes(fastify: FastifyInstance, opts: { d
           404: { code: 'DATASET_NOT_FOUND', message: `dataset "${EXAMPLE_DATASET_ID}" not found` },
           409: {
             code: 'DATASET_IN_USE',
-            message: `Dataset ${EXAMPLE_DATASET_ID} is used by a queued or running training job; cancel it or wait`,
+            message: `Dataset ${EXAMPLE_DATASET_ID} is used by a queued or running training job or evaluation; cancel it or wait`,
             details: { id: EXAMPLE_DATASET_ID },
           },
         }),
