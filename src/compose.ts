@@ -7,6 +7,7 @@ import type { AppDeps } from './app.ts';
 import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import type { EngineInfo } from './ml/engine.ts';
+import type { PredictRuntime } from './onnx/runtime.ts';
 import { closeRedis, createRedis, redisFactory } from './queue/connection.ts';
 import { createModelEventSubscriber } from './queue/model-event-subscriber.ts';
 import { publishModelEvent } from './queue/model-events.ts';
@@ -26,12 +27,18 @@ export interface ComposedApi {
   close(): Promise<void>;
 }
 
-export function composeApi(config: Config, engine: EngineInfo, log: Logger): ComposedApi {
+/** Predictions on TensorFlow.js: the runtime when none was chosen (OpenAPI generation, tests). */
+const TFJS_RUNTIME: PredictRuntime = Object.freeze({ name: 'tfjs', requested: 'tfjs', description: 'TensorFlow.js' });
+
+/** `runtime`: what src/onnx/runtime.ts choosePredictRuntime chose for PREDICT_RUNTIME (default: TensorFlow.js). */
+export function composeApi(config: Config, engine: EngineInfo, log: Logger, runtime: PredictRuntime = TFJS_RUNTIME): ComposedApi {
   const redisFor = redisFactory(config.redisUrl, log.child({ part: 'redis' }));
   const redis = createRedis(config.redisUrl, 'producer', log.child({ part: 'redis' }));
   const store = createDatasetStore({ dataDir: config.dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
   const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
   const metrics = createMetrics();
+  metrics.predictRuntime.set({ runtime: runtime.name, requested: runtime.requested }, 1);
+  if (runtime.fallbackReason !== undefined) metrics.runtimeFallbacks.inc({ scope: 'process', reason: 'onnxruntime-unavailable' });
   const jobsLog = log.child({ part: 'training-jobs' });
   const queue = createTrainingQueue({
     redis: redisFor,
@@ -48,6 +55,7 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
     metrics,
     modelEvents: createModelEventSubscriber({ redis: redisFor, prefix: config.queuePrefix, logger: predictionsLog }),
     logger: predictionsLog,
+    runtime,
   });
   const deps: AppDeps = {
     config,

@@ -64,6 +64,10 @@ export const ERROR_CATALOGUE = {
   DICOM_MULTI_FRAME: 422,
   // 400: a training request's groupPattern is unsafe, too long, malformed or lacks exactly one capture group
   INVALID_GROUP_PATTERN: 400,
+  // 503: the model's serving version is not loaded and warm yet (or its load failed; retried)
+  MODEL_NOT_READY: 503,
+  // 404: a version published before ONNX export (or whose export check failed) has no model.onnx
+  ONNX_NOT_AVAILABLE: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
