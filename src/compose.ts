@@ -37,8 +37,6 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
   const store = createDatasetStore({ dataDir: config.dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
   const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
   const metrics = createMetrics();
-  metrics.predictRuntime.set({ runtime: runtime.name, requested: runtime.requested }, 1);
-  if (runtime.fallbackReason !== undefined) metrics.runtimeFallbacks.inc({ scope: 'process', reason: 'onnxruntime-unavailable' });
   const jobsLog = log.child({ part: 'training-jobs' });
   const queue = createTrainingQueue({
     redis: redisFor,

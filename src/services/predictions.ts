@@ -86,7 +86,7 @@ export interface PredictionService {
 export interface PredictionServiceOptions {
   readonly config: Config;
   readonly registry: ModelRegistry;
-  readonly metrics: Pick<AppMetrics, 'predictions' | 'batchSize' | 'loadedModels' | 'runtimeFallbacks'>;
+  readonly metrics: Pick<AppMetrics, 'predictions' | 'batchSize' | 'loadedModels' | 'runtimeFallbacks' | 'predictRuntime'>;
   /** onnxruntime or TensorFlow.js (src/onnx/runtime.ts choosePredictRuntime); default TensorFlow.js. */
   readonly runtime?: PredictRuntime;
   /** Model events (src/queue/model-event-subscriber.ts): alias moves, new and deleted versions. */
@@ -103,6 +103,8 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
   const log = opts.logger ?? silentLogger;
   const maxPixels = config.limits.imagePixels;
   const runtime: PredictRuntime = opts.runtime ?? { name: 'tfjs', requested: 'tfjs', description: 'TensorFlow.js' };
+  metrics.predictRuntime.set({ runtime: runtime.name, requested: runtime.requested }, 1);
+  if (runtime.fallbackReason !== undefined) metrics.runtimeFallbacks.inc({ scope: 'process', reason: 'onnxruntime-unavailable' });
   const versions = createLoadedVersions({ config, registry, metrics, log, runtime });
   const resolver = createVersionResolver({
     registry,
