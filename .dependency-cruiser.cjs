@@ -1,8 +1,9 @@
 /**
  * The layer arrows of docs/architecture.md, checked by `npm run lint` (depcruise):
  *
- *   http -> services -> {ml, storage, queue, imaging}      domain, errors, config: leaves anyone may use
+ *   http -> services -> {ml, onnx, storage, queue, imaging}   domain, errors, config: leaves anyone may use
  *   ml imports only TensorFlow.js (and other ml files)      workers never import http
+ *   onnx imports only the ONNX libraries (onnx-proto, onnxruntime-node), domain and src/ml/network-graph.ts (types)
  *
  * Composition roots (src/server.ts, src/app.ts, workers/main.ts, scripts/, src/cli/) wire the layers
  * together and may import any of them. test/unit/architecture.test.ts proves each rule fires.
@@ -36,11 +37,22 @@ module.exports = {
       to: { dependencyTypes: ['core'] },
     },
     {
+      name: 'onnx-imports-only-onnx-libraries',
+      severity: 'error',
+      comment:
+        'src/onnx is the ONNX writer (onnx-proto) and runtime (onnxruntime-node): no TensorFlow.js, no disk, no other layer; ' +
+        'of ml only the TensorFlow-free graph types it serialises.',
+      from: { path: '^src/onnx/' },
+      to: {
+        pathNot: ['^src/onnx/', '^src/domain/', '^src/ml/network-graph\\.ts$', 'node_modules/(onnx-proto|protobufjs|onnxruntime-node|onnxruntime-common)/'],
+      },
+    },
+    {
       name: 'http-goes-through-services',
       severity: 'error',
-      comment: 'Routes call services; they never reach ml, storage or queue code themselves.',
+      comment: 'Routes call services; they never reach ml, onnx, storage or queue code themselves.',
       from: { path: '^src/http/' },
-      to: { path: ['^src/ml/', '^src/storage/', '^src/queue/', '^workers/'] },
+      to: { path: ['^src/ml/', '^src/onnx/', '^src/storage/', '^src/queue/', '^workers/'] },
     },
     {
       name: 'services-stay-technology-free',
@@ -52,7 +64,7 @@ module.exports = {
           '^src/http/',
           '^src/app\\.ts$',
           '^src/server\\.ts$',
-          'node_modules/(fastify|@fastify|@tensorflow|ioredis|bullmq)/',
+          'node_modules/(fastify|@fastify|@tensorflow|ioredis|bullmq|onnxruntime-node|onnxruntime-common|onnx-proto|protobufjs)/',
           '^(node:)?fs(/promises)?$',
         ],
       },
@@ -60,8 +72,8 @@ module.exports = {
     {
       name: 'lower-layers-never-import-upwards',
       severity: 'error',
-      comment: 'ml, storage, queue, imaging and domain know nothing of the services or the HTTP layer.',
-      from: { path: ['^src/ml/', '^src/storage/', '^src/queue/', '^src/imaging/', ...LEAVES] },
+      comment: 'ml, onnx, storage, queue, imaging and domain know nothing of the services or the HTTP layer.',
+      from: { path: ['^src/ml/', '^src/onnx/', '^src/storage/', '^src/queue/', '^src/imaging/', ...LEAVES] },
       to: { path: ['^src/services/', '^src/http/', '^src/app\\.ts$', '^src/server\\.ts$', '^workers/'] },
     },
     {
@@ -69,7 +81,7 @@ module.exports = {
       severity: 'error',
       comment: 'domain, errors and config are imported by every layer, so they import none of them (ml types excepted).',
       from: { path: LEAVES },
-      to: { path: ['^src/storage/', '^src/queue/', '^src/imaging/', '^src/metrics\\.ts$'] },
+      to: { path: ['^src/storage/', '^src/queue/', '^src/imaging/', '^src/onnx/', '^src/metrics\\.ts$'] },
     },
     {
       name: 'workers-never-import-http',

@@ -37,7 +37,11 @@ export interface AppDeps {
   logger?: FastifyBaseLogger | false;
   datasets: DatasetRouteDeps['datasets'];
   models: ModelRouteDeps['models'];
-  predictions: PredictRouteDeps['predictions'] & ExplainRouteDeps['predictions'] & HealthRouteDeps['predictions'] & MetricsRouteDeps['predictions'];
+  predictions: PredictRouteDeps['predictions'] &
+    ExplainRouteDeps['predictions'] &
+    HealthRouteDeps['predictions'] &
+    MetricsRouteDeps['predictions'] &
+    ModelRouteDeps['predictions'];
   jobs: TrainingJobRouteDeps['jobs'] & MetricsRouteDeps['jobs'];
   evaluations: EvaluationRouteDeps['evaluations'];
   health: HealthRouteDeps['health'];

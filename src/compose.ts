@@ -7,6 +7,7 @@ import type { AppDeps } from './app.ts';
 import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import type { EngineInfo } from './ml/engine.ts';
+import type { PredictRuntime } from './onnx/runtime.ts';
 import { closeRedis, createRedis, redisFactory } from './queue/connection.ts';
 import { createEvaluationQueue } from './queue/evaluation-queue.ts';
 import { createModelEventSubscriber } from './queue/model-event-subscriber.ts';
@@ -31,7 +32,11 @@ export interface ComposedApi {
   close(): Promise<void>;
 }
 
-export function composeApi(config: Config, engine: EngineInfo, log: Logger): ComposedApi {
+/** Predictions on TensorFlow.js: the runtime when none was chosen (OpenAPI generation, tests). */
+const TFJS_RUNTIME: PredictRuntime = Object.freeze({ name: 'tfjs', requested: 'tfjs', description: 'TensorFlow.js' });
+
+/** `runtime`: what src/onnx/runtime.ts choosePredictRuntime chose for PREDICT_RUNTIME (default: TensorFlow.js). */
+export function composeApi(config: Config, engine: EngineInfo, log: Logger, runtime: PredictRuntime = TFJS_RUNTIME): ComposedApi {
   const redisFor = redisFactory(config.redisUrl, log.child({ part: 'redis' }));
   const redis = createRedis(config.redisUrl, 'producer', log.child({ part: 'redis' }));
   const store = createDatasetStore({ dataDir: config.dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
@@ -67,6 +72,7 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
     metrics,
     modelEvents: createModelEventSubscriber({ redis: redisFor, prefix: config.queuePrefix, logger: predictionsLog }),
     logger: predictionsLog,
+    runtime,
   });
   const deps: AppDeps = {
     config,

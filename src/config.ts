@@ -16,6 +16,13 @@ export interface Config {
   readonly openOperationalRoutes: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly engine: 'auto' | 'tensorflow' | 'wasm';
+  /**
+   * What runs /predict: 'auto' (onnxruntime when it loads, else TensorFlow.js, said loudly),
+   * 'onnxruntime' (required: a start-up error without it), 'tfjs'. Grad-CAM is always TensorFlow.js.
+   */
+  readonly predictRuntime: 'auto' | 'onnxruntime' | 'tfjs';
+  /** Intra-op threads of each onnxruntime session. */
+  readonly onnxThreads: number;
   readonly defaultModelName: string;
   readonly limits: {
     /** Dataset upload (multipart zip) limit in bytes. */
@@ -139,6 +146,8 @@ export function loadConfig(env: Env = process.env): Config {
     openOperationalRoutes: bool(env, 'OPEN_OPERATIONAL_ROUTES', true),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     engine: oneOf(env, 'ENGINE', ['auto', 'tensorflow', 'wasm'] as const, 'auto'),
+    predictRuntime: oneOf(env, 'PREDICT_RUNTIME', ['auto', 'onnxruntime', 'tfjs'] as const, 'auto'),
+    onnxThreads: int(env, 'ONNX_THREADS', 2, 1, 64),
     defaultModelName: modelName,
     limits: {
       uploadBytes: bytes(env, 'UPLOAD_LIMIT', 2 * 1024 ** 3),

@@ -69,6 +69,10 @@ export const ERROR_CATALOGUE = {
   INVALID_GROUP_PATTERN: 400,
   // 422: an evaluation dataset's class names are not the model version's [negative, positive] classes
   DATASET_CLASSES_MISMATCH: 422,
+  // 503: the model's serving version is not loaded and warm yet (or its load failed; retried)
+  MODEL_NOT_READY: 503,
+  // 404: a version published before ONNX export (or whose export check failed) has no model.onnx
+  ONNX_NOT_AVAILABLE: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

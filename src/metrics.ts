@@ -9,8 +9,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  * - httpDuration: the api's timing hook, once per response (route = the route template, never
  *   the raw URL, so ids do not explode the label set).
  * - predictions, batchSize: the prediction service.
- * - queueJobs, loadedModels: refreshed by GET /metrics on each scrape from deps.jobs.counts() and
- *   deps.predictions.loaded(), so their owners need not keep them in step.
+ * - queueJobs, loadedModels, tensors: refreshed by GET /metrics on each scrape from
+ *   deps.jobs.counts(), deps.predictions.loaded() and deps.predictions.tensorCount(), so their
+ *   owners need not keep them in step; processRss reads the process itself at each scrape.
+ * - predictRuntime, runtimeFallbacks: the composition root (the process's runtime) and the loaded
+ *   versions (a version that cannot run on onnxruntime).
  */
 export interface AppMetrics {
   readonly registry: Registry;
@@ -19,6 +22,10 @@ export interface AppMetrics {
   readonly batchSize: Histogram;
   readonly queueJobs: Gauge<'state'>;
   readonly loadedModels: Gauge<'model' | 'version'>;
+  readonly predictRuntime: Gauge<'runtime' | 'requested'>;
+  readonly runtimeFallbacks: Counter<'scope' | 'reason'>;
+  readonly tensors: Gauge;
+  readonly processRss: Gauge;
 }
 
 export interface MetricsOptions {
@@ -62,6 +69,31 @@ export function createMetrics(opts: MetricsOptions = {}): AppMetrics {
       help: 'Model versions loaded in this API process (1 per loaded version)',
       labelNames: ['model', 'version'] as const,
       registers,
+    }),
+    predictRuntime: new Gauge({
+      name: 'cxr_predict_runtime',
+      help: 'What runs predictions in this process (1 on the runtime in use), and what PREDICT_RUNTIME asked for',
+      labelNames: ['runtime', 'requested'] as const,
+      registers,
+    }),
+    runtimeFallbacks: new Counter({
+      name: 'cxr_predict_runtime_fallbacks_total',
+      help: 'Times predictions fell back to TensorFlow.js: scope process (onnxruntime did not load) or version (its model.onnx is absent, broken or disagrees)',
+      labelNames: ['scope', 'reason'] as const,
+      registers,
+    }),
+    tensors: new Gauge({
+      name: 'cxr_tfjs_tensors',
+      help: 'TensorFlow.js tensors alive in this process (tf.memory().numTensors; grows only on a leak)',
+      registers,
+    }),
+    processRss: new Gauge({
+      name: 'cxr_process_resident_memory_bytes',
+      help: 'Resident set size of this process (process.memoryUsage.rss()), with or without the default process metrics',
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
     }),
   };
 }

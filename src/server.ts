@@ -23,10 +23,11 @@ function configOrExit(): Config {
 async function main(): Promise<void> {
   // Config first, before TensorFlow.js and the rest load (seconds), so a typo fails at once.
   const config = configOrExit();
-  const [{ buildApp }, { EngineUnavailableError, initEngine }, { composeApi }] = await Promise.all([
+  const [{ buildApp }, { EngineUnavailableError, initEngine }, { composeApi }, { choosePredictRuntime, OnnxRuntimeUnavailableError }] = await Promise.all([
     import('./app.ts'),
     import('./ml/engine.ts'),
     import('./compose.ts'),
+    import('./onnx/runtime.ts'),
   ]);
   const log: Logger = pino({
     level: config.logLevel,
@@ -46,7 +47,26 @@ async function main(): Promise<void> {
   }
   log.info({ engine: engine.name, fallbackReason: engine.fallbackReason }, engine.description);
 
-  const api = composeApi(config, engine, log);
+  let runtime;
+  try {
+    runtime = await choosePredictRuntime(config.predictRuntime, { threads: config.onnxThreads });
+  } catch (err) {
+    if (err instanceof OnnxRuntimeUnavailableError) {
+      log.fatal(`PREDICT_RUNTIME=onnxruntime was requested but ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  if (runtime.fallbackReason !== undefined) {
+    log.warn(
+      { runtime: runtime.name, requested: runtime.requested, fallbackReason: runtime.fallbackReason },
+      `predictions run on TensorFlow.js, not onnxruntime: ${runtime.fallbackReason} (set PREDICT_RUNTIME=tfjs to silence this, or onnxruntime to make it fatal)`,
+    );
+  } else {
+    log.info({ runtime: runtime.name, requested: runtime.requested }, `predictions run on ${runtime.description}`);
+  }
+
+  const api = composeApi(config, engine, log, runtime);
   await api.start();
   const app = await buildApp(api.deps);
 

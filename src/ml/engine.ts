@@ -101,3 +101,8 @@ export function libraryVersions(): Record<string, string> {
   for (const [k, v] of Object.entries(tf.version)) if (typeof v === 'string') versions[k] = v;
   return versions;
 }
+
+/** TensorFlow.js tensors alive in this process (a leak shows as growth). */
+export function tensorCount(): number {
+  return tf.memory().numTensors;
+}

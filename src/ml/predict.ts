@@ -25,6 +25,38 @@ export function predictProbabilities(
   return out;
 }
 
+/**
+ * Grey uint8 images (each size * size bytes) -> the model's input as plain float32, through the
+ * one preprocessing step (toInputTensor): [count, size, size, 1] row-major, which for one channel
+ * is also the NCHW [count, 1, size, size] an ONNX runtime takes.
+ */
+export function standardizedBatch(images: readonly Uint8Array[], size: number): Float32Array {
+  const n = size * size;
+  images.forEach((img, i) => {
+    if (img.length !== n) throw new RangeError(`image ${i} has ${img.length} bytes, expected ${n} (${size}x${size} grey)`);
+  });
+  if (images.length === 0) return new Float32Array(0);
+  const pixels = images.length === 1 ? images[0]! : new Uint8Array(images.length * n);
+  if (images.length > 1) images.forEach((img, i) => pixels.set(img, i * n));
+  const x = toInputTensor(pixels, images.length, size);
+  try {
+    return x.dataSync() as Float32Array;
+  } finally {
+    x.dispose();
+  }
+}
+
+/** The model on already standardised input (count * size * size floats): one probability per image. */
+export function predictStandardized(model: tf.LayersModel, x: Float32Array, count: number, size: number): Float32Array {
+  if (x.length !== count * size * size) throw new RangeError(`expected ${count * size * size} floats, got ${x.length}`);
+  const probs = tf.tidy(() => model.predict(tf.tensor4d(x, [count, size, size, 1])) as tf.Tensor);
+  try {
+    return Float32Array.from(probs.dataSync() as Float32Array);
+  } finally {
+    probs.dispose();
+  }
+}
+
 export interface Predictor {
   readonly inputSize: number;
   /** One probability per image; each image is inputSize * inputSize grey bytes, already decoded. */
@@ -83,6 +115,8 @@ export function modelInputSize(model: tf.LayersModel): number {
 export interface ServingModel extends Predictor {
   /** Grad-CAM heat map (inputSize * inputSize values in [0, 1]) and probability for one decoded image. */
   explain(pixels: Uint8Array): GradCamResult;
+  /** The model on already standardised input (count * inputSize * inputSize floats, see standardizedBatch). */
+  predictStandardized(x: Float32Array, count: number): Float32Array;
 }
 
 /**
@@ -97,7 +131,11 @@ export async function loadServingModel(
   try {
     const inputSize = modelInputSize(model);
     const predictor = createPredictor(model, { inputSize, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
-    return { ...predictor, explain: (pixels) => gradCamOfPixels(model, pixels, inputSize) };
+    return {
+      ...predictor,
+      explain: (pixels) => gradCamOfPixels(model, pixels, inputSize),
+      predictStandardized: (x, count) => predictStandardized(model, x, count, inputSize),
+    };
   } catch (err) {
     model.dispose();
     throw err;

@@ -1,3 +1,4 @@
+import { AppError } from '../errors.ts';
 import type { ModelEvent } from '../queue/model-events.ts';
 import type { AliasActor, AliasHistoryEntry, ModelRegistry, ModelSummary, ModelVersionInfo } from '../storage/model-registry.ts';
 import type { EvaluationLister } from './evaluation-types.ts';
@@ -24,6 +25,8 @@ export interface ModelService {
   get(name: string): Promise<ModelDetail>;
   /** MODEL_NOT_FOUND / VERSION_NOT_FOUND */
   getVersion(name: string, version: number): Promise<ModelVersionInfo>;
+  /** The version's model.onnx. ONNX_NOT_AVAILABLE when it has none; MODEL_NOT_FOUND / VERSION_NOT_FOUND. */
+  onnx(name: string, version: number): Promise<Uint8Array>;
   /** VERSION_IN_USE while an alias points at it; MODEL_NOT_FOUND / VERSION_NOT_FOUND. */
   deleteVersion(name: string, version: number): Promise<void>;
   /**
@@ -61,6 +64,13 @@ export function createModelService({ registry, publishEvent, evaluations }: Mode
       return { name, aliases, versions };
     },
     getVersion: (name, version) => registry.getVersion(name, version),
+    async onnx(name, version) {
+      const bytes = await registry.loadOnnx(name, version);
+      if (bytes) return bytes;
+      const recorded = (await registry.getVersion(name, version)).metadata.onnx as { reason?: unknown } | undefined;
+      const why = typeof recorded?.reason === 'string' ? recorded.reason : 'the version was published before ONNX export';
+      throw new AppError('ONNX_NOT_AVAILABLE', `Version ${version} of '${name}' has no model.onnx: ${why}`, { name, version });
+    },
     async deleteVersion(name, version) {
       await registry.deleteVersion(name, version);
       await publishEvent({ type: 'version-deleted', name, version });

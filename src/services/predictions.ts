@@ -5,10 +5,14 @@ import { AppError, isAppError } from '../errors.ts';
 import { decodeXray } from '../imaging/decode.ts';
 import { heatmapOverlayPng } from '../imaging/overlay.ts';
 import type { AppMetrics } from '../metrics.ts';
+import { tensorCount } from '../ml/engine.ts';
+import type { PredictRuntime } from '../onnx/runtime.ts';
 import type { ModelEventSource } from '../queue/model-event-subscriber.ts';
 import type { ModelRegistry } from '../storage/model-types.ts';
 import { createLoadedVersions } from './loaded-versions.ts';
-import { createVersionResolver, type VersionTarget } from './version-resolver.ts';
+import { createVersionResolver, type ModelReadiness, type VersionTarget } from './version-resolver.ts';
+
+export type { ModelReadiness } from './version-resolver.ts';
 
 /**
  * Serving predictions, the request path: decode the images while announcing them to the batcher
@@ -28,6 +32,19 @@ export interface Prediction {
 export interface ModelRef {
   name: string;
   version: number;
+}
+
+/** A version loaded in this process and what runs its predictions. */
+export interface LoadedRef extends ModelRef {
+  runtime: 'onnxruntime' | 'tfjs';
+}
+
+/** The process's predict runtime, as /health/ready reports it. */
+export interface RuntimeReport {
+  readonly name: 'onnxruntime' | 'tfjs';
+  readonly requested: 'auto' | 'onnxruntime' | 'tfjs';
+  readonly description: string;
+  readonly fallbackReason?: string;
 }
 
 export interface PredictResult {
@@ -50,7 +67,16 @@ export interface PredictionService {
   /** Grad-CAM for one image: the prediction and the heat map blended over the X-ray, as a PNG. */
   explain(image: Uint8Array, target: PredictionTarget): Promise<ExplainResult>;
   /** Model versions loaded in this process. */
-  loaded(): ModelRef[];
+  loaded(): LoadedRef[];
+  /**
+   * Whether the model's default target is loaded and warm (asking starts loading it). NO_MODEL /
+   * MODEL_NOT_FOUND when it has no version.
+   */
+  readiness(name: string): Promise<ModelReadiness>;
+  /** What runs predictions in this process. */
+  runtime(): RuntimeReport;
+  /** TensorFlow.js tensors alive in this process. */
+  tensorCount(): number;
   /** Subscribes to model events and starts the periodic re-check; resolves even when Redis is down. */
   start(): Promise<void>;
   /** Stops listening, waits for requests in flight, disposes every model. */
@@ -60,7 +86,9 @@ export interface PredictionService {
 export interface PredictionServiceOptions {
   readonly config: Config;
   readonly registry: ModelRegistry;
-  readonly metrics: Pick<AppMetrics, 'predictions' | 'batchSize' | 'loadedModels'>;
+  readonly metrics: Pick<AppMetrics, 'predictions' | 'batchSize' | 'loadedModels' | 'runtimeFallbacks' | 'predictRuntime'>;
+  /** onnxruntime or TensorFlow.js (src/onnx/runtime.ts choosePredictRuntime); default TensorFlow.js. */
+  readonly runtime?: PredictRuntime;
   /** Model events (src/queue/model-event-subscriber.ts): alias moves, new and deleted versions. */
   readonly modelEvents: ModelEventSource;
   readonly logger?: Logger;
@@ -74,7 +102,10 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
   const { config, registry, metrics } = opts;
   const log = opts.logger ?? silentLogger;
   const maxPixels = config.limits.imagePixels;
-  const versions = createLoadedVersions({ config, registry, metrics, log });
+  const runtime: PredictRuntime = opts.runtime ?? { name: 'tfjs', requested: 'tfjs', description: 'TensorFlow.js' };
+  metrics.predictRuntime.set({ runtime: runtime.name, requested: runtime.requested }, 1);
+  if (runtime.fallbackReason !== undefined) metrics.runtimeFallbacks.inc({ scope: 'process', reason: 'onnxruntime-unavailable' });
+  const versions = createLoadedVersions({ config, registry, metrics, log, runtime });
   const resolver = createVersionResolver({
     registry,
     versions,
@@ -147,11 +178,30 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
     loaded() {
       return versions
         .entries()
-        .map(({ value }) => ({ name: value.name, version: value.version }))
+        .map(({ value }) => ({ name: value.name, version: value.version, runtime: value.runtime }))
         .sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
     },
 
-    start: () => resolver.start(),
+    readiness: (name) => resolver.readiness(name),
+
+    runtime: () => ({
+      name: runtime.name,
+      requested: runtime.requested,
+      description: runtime.description,
+      ...(runtime.fallbackReason !== undefined ? { fallbackReason: runtime.fallbackReason } : {}),
+    }),
+
+    tensorCount,
+
+    async start() {
+      await resolver.start();
+      // Load and warm the default model now, so readiness turns 200 without waiting for a request.
+      resolver.readiness(config.defaultModelName).catch((err: unknown) => {
+        if (!(isAppError(err) && (err.code === 'NO_MODEL' || err.code === 'MODEL_NOT_FOUND'))) {
+          log.warn({ err, model: config.defaultModelName }, 'could not resolve the default model at start');
+        }
+      });
+    },
 
     async close() {
       await resolver.close();

@@ -18,6 +18,7 @@ import { compileGroupPattern, IMAGE_LEVEL_SPLIT_WARNING } from '../domain/group-
 import { checkTrainingParams, type TrainingParams } from '../domain/training-params.ts';
 import type { DatasetImages, DatasetStore } from '../storage/dataset-store.ts';
 import type { ModelRegistry } from '../storage/model-registry.ts';
+import { exportCheckedOnnx, type OnnxExportOptions, type OnnxExportReport } from './onnx-export.ts';
 
 /**
  * THE training use-case (the worker's processor and the CLI both call it): dataset images at the
@@ -32,6 +33,8 @@ import type { ModelRegistry } from '../storage/model-registry.ts';
 export interface TrainingDeps {
   readonly datasets: Pick<DatasetStore, 'openImages'>;
   readonly registry: Pick<ModelRegistry, 'publish'>;
+  /** How model.onnx is made and checked (default: onnxruntime-node in this process; see onnx-export.ts). */
+  readonly onnx?: OnnxExportOptions;
 }
 
 export interface TrainingRequest {
@@ -40,7 +43,7 @@ export interface TrainingRequest {
   readonly params: TrainingParams;
 }
 
-export type TrainingLogger = Pick<Logger, 'info'>;
+export type TrainingLogger = Pick<Logger, 'info'> & Partial<Pick<Logger, 'warn'>>;
 
 export interface TrainingContext {
   /**
@@ -92,6 +95,8 @@ export interface TrainingOutcome {
   readonly calibration: Calibration | null;
   /** What the card must say (e.g. that the split is by image). */
   readonly warnings: readonly string[];
+  /** model.onnx: kept (file set) or why not. */
+  readonly onnx: OnnxExportReport;
 }
 
 export { IMAGE_LEVEL_SPLIT_WARNING };
@@ -307,8 +312,26 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
 
     await phase('publishing');
     throwIfAborted(signal);
-    const artifacts = await modelToArtifacts(model);
+    const tfjsArtifacts = await modelToArtifacts(model);
     const classNames = manifest.classNames;
+    const onnx = await exportCheckedOnnx(model, params.inputSize, {
+      metadata: {
+        classNames: JSON.stringify(classNames),
+        positiveClass: manifest.positiveClass,
+        threshold: String(threshold),
+        inputSize: String(params.inputSize),
+        preprocessing: 'grey, resized (fill, lanczos3) to inputSize x inputSize, uint8; then per image (x - mean) / max(std, 1/inputSize)',
+      },
+      ...deps.onnx,
+    });
+    if (!onnx.bytes) {
+      const warning = `no model.onnx: ${onnx.report.reason ?? 'unknown reason'}; this version serves on TensorFlow.js only`;
+      warnings.push(warning);
+      const fields = { model: req.modelName, onnx: onnx.report };
+      if (ctx.log?.warn) ctx.log.warn(fields, warning);
+      else ctx.log?.info(fields, warning);
+    }
+    const artifacts = onnx.bytes ? { ...tfjsArtifacts, onnx: onnx.bytes } : tfjsArtifacts;
     const metadata = {
       kind: 'ChestXRayNet',
       dataset: {
@@ -360,6 +383,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
         },
       },
       preprocessing: { ...PREPROCESSING, inputSize: params.inputSize },
+      onnx: onnx.report,
       engine: { name: engine.name, description: engine.description, backend: activeBackend(), ...(engine.fallbackReason ? { fallbackReason: engine.fallbackReason } : {}) },
       libraries: libraryVersions(),
       timings: {
@@ -391,6 +415,7 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       operatingPoint,
       calibration,
       warnings,
+      onnx: onnx.report,
     };
   } finally {
     model?.dispose();

@@ -19,9 +19,27 @@ export interface VersionTarget {
   readonly alias?: string;
 }
 
+/** Whether a model's default target (production, else latest) is served warm right now. */
+export interface ModelReadiness {
+  readonly name: string;
+  /** ready: loaded and warmed; loading: a load is under way (asking starts one); failed: the last load failed (retried later). */
+  readonly status: 'ready' | 'loading' | 'failed';
+  readonly version: number;
+  /** What runs its predictions, once ready. */
+  readonly runtime?: 'onnxruntime' | 'tfjs';
+  /** Why the last load failed. */
+  readonly reason?: string;
+}
+
 export interface VersionResolver {
   /** A lease on the version that serves `target` (loaded and warmed). */
   acquire(target: VersionTarget): Promise<Lease<LoadedVersion>>;
+  /**
+   * Whether `name`'s default target is loaded and warm; when it is not, starts loading it (a
+   * failed load is tried again after refreshIntervalMs). Throws what resolving throws (NO_MODEL,
+   * MODEL_NOT_FOUND).
+   */
+  readiness(name: string): Promise<ModelReadiness>;
   /** Subscribes to model events and starts the periodic re-check; resolves even when Redis is down. */
   start(): Promise<void>;
   /** Stops listening and waits for refreshes in flight. */
@@ -57,6 +75,8 @@ export function createVersionResolver(opts: VersionResolverOptions): VersionReso
   let periodic: Promise<void> | undefined;
   let started = false;
   let closed = false;
+  /** Loads started by readiness(), by version key; a failure is kept until it may be retried. */
+  const warming = new Map<string, { done?: Promise<void>; failure?: { reason: string; at: number } }>();
 
   /**
    * When the resolution is cached and the version loaded, the lease is taken synchronously (no
@@ -176,8 +196,38 @@ export function createVersionResolver(opts: VersionResolverOptions): VersionReso
     refresh(name).catch((err: unknown) => log.warn({ err, why }, 'model re-check failed'));
   };
 
+  async function readiness(name: string): Promise<ModelReadiness> {
+    const cached = resolutions.get(resolutionKey(name, undefined));
+    const version = cached ? cached.version : await registry.resolve(name);
+    const key = versionKey(name, version);
+    const loaded = cache.has(key) ? cache.entries().find((e) => e.key === key)?.value : undefined;
+    if (loaded) return { name, status: 'ready', version, runtime: loaded.runtime };
+    let w = warming.get(key);
+    if (w?.failure && Date.now() - w.failure.at >= opts.refreshIntervalMs) w = undefined;
+    if (!w && !closed) {
+      const state: { done?: Promise<void>; failure?: { reason: string; at: number } } = {};
+      state.done = acquire({ name }).then(
+        (lease) => {
+          lease.release();
+          if (warming.get(key) === state) warming.delete(key);
+        },
+        (err: unknown) => {
+          const reason = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+          state.failure = { reason, at: Date.now() };
+          state.done = undefined;
+          log.warn({ err, model: name, version }, 'could not load the version that serves this model');
+        },
+      );
+      warming.set(key, state);
+      w = state;
+    }
+    if (w?.failure) return { name, status: 'failed', version, reason: w.failure.reason };
+    return { name, status: 'loading', version };
+  }
+
   return {
     acquire,
+    readiness,
     async start() {
       if (started || closed) return;
       started = true;
@@ -206,6 +256,8 @@ export function createVersionResolver(opts: VersionResolverOptions): VersionReso
       await events.close();
       await periodic;
       await Promise.allSettled([...refreshing.values()].map((r) => r.done));
+      await Promise.allSettled([...warming.values()].flatMap((w) => (w.done ? [w.done] : [])));
+      warming.clear();
       resolutions.clear();
     },
   };

@@ -6,3 +6,5 @@ export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
 /** The registry's fields (name, version, createdAt) and the caller's. */
 export const METADATA_FILE = 'metadata.json';
+/** The same network as an ONNX model (src/onnx/writer.ts); absent in versions published before it, or when its check failed. */
+export const ONNX_FILE = 'model.onnx';

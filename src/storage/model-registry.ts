@@ -35,7 +35,7 @@ import {
   isVersionNumber,
   serialiseForPublish,
 } from './model-validation.ts';
-import { METADATA_FILE, MODEL_FILE, WEIGHTS_FILE } from './model-files.ts';
+import { METADATA_FILE, MODEL_FILE, ONNX_FILE, WEIGHTS_FILE } from './model-files.ts';
 
 export type {
   AliasActor,
@@ -166,7 +166,7 @@ export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
   return {
     async publish(name, artifacts, metadata) {
       checkName(name, 'VALIDATION_FAILED');
-      const { modelJson, weights, callerMetadata } = serialiseForPublish(artifacts, metadata);
+      const { modelJson, weights, onnx, callerMetadata } = serialiseForPublish(artifacts, metadata);
       const version = await reserveVersion(name);
       const { name: _n, version: _v, createdAt: _c, ...callerFields } = callerMetadata;
       const meta: ModelMetadata = { name, version, createdAt: new Date().toISOString(), ...callerFields };
@@ -176,6 +176,7 @@ export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
         await mkdir(staging);
         await writeFileDurable(path.join(staging, MODEL_FILE), modelJson);
         await writeFileDurable(path.join(staging, WEIGHTS_FILE), weights);
+        if (onnx) await writeFileDurable(path.join(staging, ONNX_FILE), onnx);
         await writeFileDurable(path.join(staging, METADATA_FILE), `${JSON.stringify(meta, null, 2)}\n`);
         await mkdir(layout.versionsDir(name), { recursive: true });
         await moveIntoPlace(staging, layout.versionDir(name, version));
@@ -243,6 +244,22 @@ export function createModelRegistry(opts: ModelRegistryOptions): ModelRegistry {
           return { modelJson, weights: ownBytes(weights) };
         } catch (err) {
           if (fsErrorCode(err) !== 'ENOENT') throw err;
+        }
+      }
+      await requireModel(name);
+      throw versionNotFound(name, version);
+    },
+
+    async loadOnnx(name, version) {
+      checkName(name, 'MODEL_NOT_FOUND');
+      if (isVersionNumber(version)) {
+        const dir = layout.versionDir(name, version);
+        try {
+          return ownBytes(await readFile(path.join(dir, ONNX_FILE)));
+        } catch (err) {
+          if (fsErrorCode(err) !== 'ENOENT') throw err;
+          // no model.onnx: null when the version itself exists
+          if (await exists(path.join(dir, METADATA_FILE))) return null;
         }
       }
       await requireModel(name);

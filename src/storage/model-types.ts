@@ -7,6 +7,8 @@
 export interface ModelArtifacts {
   readonly modelJson: object;
   readonly weights: Uint8Array;
+  /** model.onnx (src/onnx/writer.ts), when the version has one: written by publish, never returned by loadArtifacts. */
+  readonly onnx?: Uint8Array;
 }
 /** Stored as metadata.json; the registry sets name, version and createdAt, the rest is the caller's. */
 export interface ModelMetadata {
@@ -79,6 +81,8 @@ export interface ModelRegistry {
   getVersion(name: string, version: number): Promise<ModelVersionInfo>;
   /** MODEL_NOT_FOUND / VERSION_NOT_FOUND */
   loadArtifacts(name: string, version: number): Promise<ModelArtifacts>;
+  /** The version's model.onnx, or null when it has none (published before ONNX export, or its check failed). MODEL_NOT_FOUND / VERSION_NOT_FOUND */
+  loadOnnx(name: string, version: number): Promise<Uint8Array | null>;
   /** VERSION_IN_USE while an alias points at it. */
   deleteVersion(name: string, version: number): Promise<void>;
   /** Records the move in the alias history (a no-op, the alias already there, is not recorded). */

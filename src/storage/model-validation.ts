@@ -33,7 +33,7 @@ export function checkVersion(version: unknown, code: ErrorCode): asserts version
 export function serialiseForPublish(
   artifacts: unknown,
   metadata: unknown,
-): { modelJson: string; weights: Uint8Array; callerMetadata: Record<string, unknown> } {
+): { modelJson: string; weights: Uint8Array; onnx?: Uint8Array; callerMetadata: Record<string, unknown> } {
   if (typeof artifacts !== 'object' || artifacts === null) throw invalid('artifacts must be an object');
   if (!('modelJson' in artifacts) || !isPlainObject(artifacts.modelJson)) {
     throw invalid('artifacts.modelJson must be a JSON object');
@@ -41,12 +41,17 @@ export function serialiseForPublish(
   if (!('weights' in artifacts) || !(artifacts.weights instanceof Uint8Array)) {
     throw invalid('artifacts.weights must be a Uint8Array');
   }
+  if ('onnx' in artifacts && artifacts.onnx !== undefined && !(artifacts.onnx instanceof Uint8Array)) {
+    throw invalid('artifacts.onnx must be a Uint8Array when given');
+  }
   if (!isPlainObject(metadata)) throw invalid('metadata must be a plain object');
+  const onnx = 'onnx' in artifacts && artifacts.onnx instanceof Uint8Array ? artifacts.onnx : undefined;
   const weightsManifest = storedWeightsManifest(artifacts.modelJson.weightsManifest);
   const modelJson = weightsManifest ? { ...artifacts.modelJson, weightsManifest } : artifacts.modelJson;
   return {
     modelJson: toJson(modelJson, 'artifacts.modelJson'),
     weights: artifacts.weights,
+    ...(onnx ? { onnx } : {}),
     callerMetadata: JSON.parse(toJson(metadata, 'metadata')) as Record<string, unknown>,
   };
 }

@@ -19,6 +19,8 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import type { EngineInfo } from '../../src/ml/engine.ts';
 import type { JobStatus } from '../../src/services/training-jobs.ts';
+import type { ModelReadiness } from '../../src/services/predictions.ts';
+import { AppError } from '../../src/errors.ts';
 import { closeRedis, createRedis } from '../../src/queue/connection.ts';
 import { publishModelEvent } from '../../src/queue/model-events.ts';
 import { createDatasetService } from '../../src/services/datasets.ts';
@@ -39,7 +41,9 @@ export const FAKE_ENGINE: EngineInfo = Object.freeze({
 /** What the fakes of the other engineers' services answer; tests change these fields. */
 export interface FakeState {
   inUse: Set<string>;
-  loaded: { name: string; version: number }[];
+  loaded: { name: string; version: number; runtime: 'onnxruntime' | 'tfjs' }[];
+  /** What readiness(name) answers; unset: the model has no version (NO_MODEL). */
+  readiness?: ModelReadiness;
   counts: Record<string, number>;
   /** When set, datasetInUse throws it (to check unexpected errors become a generic 500). */
   datasetInUseError?: Error;
@@ -112,7 +116,17 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
     }),
     // Stand-ins for the other engineers' services: the members these routes read answer from
     // `fake`; predicting and the job routes are not served by this harness (other harnesses are).
-    predictions: { loaded: () => fake.loaded, predict: notServed, explain: notServed },
+    predictions: {
+      loaded: () => fake.loaded,
+      predict: notServed,
+      explain: notServed,
+      readiness: async (name) => {
+        if (fake.readiness?.name === name) return fake.readiness;
+        throw new AppError('NO_MODEL', `Model '${name}' has no versions yet`, { name });
+      },
+      runtime: () => ({ name: 'tfjs', requested: 'tfjs', description: 'not served by the api harness' }),
+      tensorCount: () => 0,
+    },
     jobs: {
       counts: async () => fake.counts as Record<JobStatus, number>,
       submit: notServed,

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import supertest from 'supertest';
+import { AppError } from '../../src/errors.ts';
 import type { AppDeps } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
@@ -118,7 +119,17 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
       evaluations: evaluationListerFrom(createEvaluationStore({ dataDir })),
     }),
     // Predicting is not served here (the predict harness does): nothing is loaded.
-    predictions: { loaded: () => [], predict: notServed, explain: notServed },
+    predictions: {
+      loaded: () => [],
+      predict: notServed,
+      explain: notServed,
+      // Nothing is loaded here, so no model holds readiness back.
+      readiness: async (name) => {
+        throw new AppError('NO_MODEL', `Model '${name}' is not served by the jobs harness`, { name });
+      },
+      runtime: () => ({ name: 'tfjs', requested: 'tfjs', description: 'not served by the jobs harness' }),
+      tensorCount: () => 0,
+    },
     jobs,
     evaluations,
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),

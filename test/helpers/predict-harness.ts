@@ -17,7 +17,9 @@ import { assertContractHeld, buildCheckedApp } from './contract.ts';
 import { createMetrics, type AppMetrics } from '../../src/metrics.ts';
 import { initEngine } from '../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../src/ml/model.ts';
-import { modelToArtifacts } from '../../src/ml/serialize.ts';
+import { modelFromArtifacts, modelToArtifacts } from '../../src/ml/serialize.ts';
+import type { PredictRuntime } from '../../src/onnx/runtime.ts';
+import { exportCheckedOnnx } from '../../src/services/onnx-export.ts';
 import { toInputTensor } from '../../src/ml/standardize.ts';
 import { closeRedis, createRedis, redisFactory } from '../../src/queue/connection.ts';
 import { createModelEventSubscriber } from '../../src/queue/model-event-subscriber.ts';
@@ -79,6 +81,19 @@ export async function untrainedModel(inputSize = TEST_INPUT): Promise<ModelArtif
   return { modelJson: artifacts.modelJson as unknown as Record<string, unknown>, weights: artifacts.weights };
 }
 
+/** The artifacts plus the model.onnx training would publish with them (checked against tfjs). */
+export async function withOnnx(artifacts: ModelArtifacts): Promise<ModelArtifacts> {
+  const model = await modelFromArtifacts(artifacts);
+  try {
+    const inputSize = model.inputs[0]!.shape[1] as number;
+    const { bytes, report } = await exportCheckedOnnx(model, inputSize);
+    if (!bytes) throw new Error(`no model.onnx: ${report.reason}`);
+    return { ...artifacts, onnx: bytes };
+  } finally {
+    model.dispose();
+  }
+}
+
 export const METADATA = Object.freeze({
   classNames: ['NORMAL', 'PNEUMONIA'],
   threshold: 0.5,
@@ -115,6 +130,10 @@ export interface PredictHarnessOptions {
   serviceRedisUrl?: string;
   refreshIntervalMs?: number;
   dataDir?: string;
+  /** The predict runtime (default: TensorFlow.js). */
+  runtime?: PredictRuntime;
+  /** Wraps the registry the prediction service reads (e.g. to hold loads until a test lets them go). */
+  wrapRegistry?: (registry: ModelRegistry) => ModelRegistry;
 }
 
 /** A job-service member the predict harness does not serve (the job routes have their own harness). */
@@ -136,8 +155,9 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
   const metrics = createMetrics({ defaultMetrics: false });
   const predictions = createPredictionService({
     config,
-    registry,
+    registry: opts.wrapRegistry ? opts.wrapRegistry(registry) : registry,
     metrics,
+    ...(opts.runtime ? { runtime: opts.runtime } : {}),
     modelEvents: createModelEventSubscriber({ redis: redisFactory(opts.serviceRedisUrl ?? config.redisUrl), prefix: config.queuePrefix }),
     ...(opts.refreshIntervalMs !== undefined ? { refreshIntervalMs: opts.refreshIntervalMs } : {}),
   });

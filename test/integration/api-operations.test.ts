@@ -17,23 +17,39 @@ describe('health, metrics, errors and request ids (auth off)', () => {
     await h.http.get('/health/live').expect(200, { status: 'ok' });
   });
 
-  it('GET /health/ready: 200 with Redis, reporting engine, loaded models and workers', async () => {
-    h.fake.loaded = [{ name: 'chestxraynet', version: 2 }];
+  it('GET /health/ready: 200 with Redis, reporting engine, runtime, loaded models and workers', async () => {
+    h.fake.loaded = [{ name: 'chestxraynet', version: 2, runtime: 'tfjs' }];
+    h.fake.readiness = { name: 'chestxraynet', status: 'ready', version: 2, runtime: 'tfjs' };
     const res = await h.http.get('/health/ready').expect(200);
     expect(res.body).toMatchObject({
       status: 'ready',
       redis: true,
       engine: { name: 'wasm', tfjsVersion: '4.22.0' },
-      models: { loaded: [{ name: 'chestxraynet', version: 2 }] },
+      runtime: 'tfjs',
+      predictRuntime: { requested: 'tfjs' },
+      models: { loaded: [{ name: 'chestxraynet', version: 2, runtime: 'tfjs' }], default: { name: 'chestxraynet', status: 'ready', version: 2 } },
       workers: 1,
     });
     expect(res.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
     expect(res.body.error).toBeUndefined();
   });
 
+  it('GET /health/ready: 503 MODEL_NOT_READY while the default model loads or after its load failed; 200 when it has no version', async () => {
+    h.fake.readiness = { name: 'chestxraynet', status: 'loading', version: 4 };
+    const loading = await h.http.get('/health/ready').expect(503);
+    expect(loading.headers['retry-after']).toBeDefined();
+    expect(loading.body).toMatchObject({ status: 'not-ready', redis: true, models: { default: { status: 'loading', version: 4 } }, error: { code: 'MODEL_NOT_READY' } });
+    h.fake.readiness = { name: 'chestxraynet', status: 'failed', version: 4, reason: 'weights.bin is truncated' };
+    const failed = await h.http.get('/health/ready').expect(503);
+    expect(failed.body.error.message).toContain('weights.bin is truncated');
+    h.fake.readiness = undefined;
+    const absent = await h.http.get('/health/ready').expect(200);
+    expect(absent.body.models.default).toEqual({ name: 'chestxraynet', status: 'absent', version: null });
+  });
+
   it('GET /metrics: Prometheus text with request latency per route template, job and model gauges', async () => {
     h.fake.counts = { queued: 2, running: 1, completed: 5, failed: 0, cancelled: 1 };
-    h.fake.loaded = [{ name: 'chestxraynet', version: 3 }];
+    h.fake.loaded = [{ name: 'chestxraynet', version: 3, runtime: 'tfjs' }];
     await h.http.get('/v1/datasets/ds_aaaaaaaaaaaaaaaa').expect(404);
     await h.http.get('/no/such/route').expect(404);
     const res = await h.http.get('/metrics').expect(200);
@@ -102,6 +118,8 @@ describe('health, metrics, errors and request ids (auth off)', () => {
         'listModels',
         'getModel',
         'getModelVersion',
+        'getModelVersionOnnx',
+        'getModelReady',
         'deleteModelVersion',
         'setModelAlias',
         'deleteModelAlias',

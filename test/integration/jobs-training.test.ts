@@ -13,6 +13,10 @@ import type { TrainingJobProgress } from '../../src/queue/names.ts';
 import { runTraining, type TrainingDeps } from '../../src/services/training.ts';
 import { createDatasetStore, type DatasetStore } from '../../src/storage/dataset-store.ts';
 import { createModelRegistry, type ModelRegistry } from '../../src/storage/model-registry.ts';
+import { exportCheckImages } from '../../src/ml/onnx-graph.ts';
+import { predictStandardized, standardizedBatch } from '../../src/ml/predict.ts';
+import { modelFromArtifacts } from '../../src/ml/serialize.ts';
+import { loadOnnxRuntime } from '../../src/onnx/runtime.ts';
 import { datasetZip } from '../helpers/api-archives.ts';
 
 let dir: string;
@@ -72,6 +76,42 @@ describe('runTraining', () => {
     expect(meta.split.method).toBe('archive-folders-then-seeded');
     expect(progress.map((p) => p.phase)).toEqual(expect.arrayContaining(['loading', 'training', 'evaluating', 'publishing']));
     expect(progress.at(-1)!.history).toHaveLength(1);
+    expect(opened).toBe(closed);
+  }, 120_000);
+
+  it('publishes model.onnx (batch norm folded from trained statistics) that agrees with the tfjs weights; a failed check publishes without it, saying why', async () => {
+    const id = await importZip('onnx', await datasetZip({ perClass: 12, size: 64 }));
+    const bn = { ...params, batchNorm: true, epochs: 2 };
+    const kept = await runTraining(deps, { datasetId: id, modelName: 'onnx', params: bn });
+    expect(kept.onnx).toMatchObject({ file: 'model.onnx', check: { images: 8, tolerance: 1e-5 } });
+    expect(kept.onnx.check.maxAbsDiff).toBeLessThanOrEqual(1e-5);
+    const meta = (await registry.getVersion('onnx', kept.version)).metadata as { onnx?: { file: string | null } };
+    expect(meta.onnx?.file).toBe('model.onnx');
+    // independently of the publish check: other images, the stored files
+    const bytes = await registry.loadOnnx('onnx', kept.version);
+    expect(bytes).not.toBeNull();
+    const model = await modelFromArtifacts(await registry.loadArtifacts('onnx', kept.version));
+    const ort = await loadOnnxRuntime({ threads: 1 });
+    const session = await ort.createSession(bytes!);
+    const pixels = exportCheckImages(64, 6, 4242);
+    const x = standardizedBatch(Array.from({ length: 6 }, (_, i) => pixels.subarray(i * 4096, (i + 1) * 4096)), 64);
+    const want = predictStandardized(model, x, 6, 64);
+    const got = await session.run(x, 6, 64);
+    await session.release();
+    model.dispose();
+    got.forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThanOrEqual(1e-5));
+
+    const refused = await runTraining(
+      { ...deps, onnx: { alterGraph: (g) => ({ ...g, ops: g.ops.map((o) => (o.op === 'dense' ? { ...o, bias: o.bias.map((b) => b + 1) } : o)) }) } },
+      { datasetId: id, modelName: 'onnx', params: { ...params, epochs: 1 } },
+    );
+    expect(refused.onnx.file).toBeNull();
+    expect(refused.onnx.reason).toMatch(/differ by up to/);
+    expect(refused.warnings.some((w) => w.startsWith('no model.onnx: onnxruntime and TensorFlow.js differ'))).toBe(true);
+    expect(await registry.loadOnnx('onnx', refused.version)).toBeNull();
+    const refusedMeta = (await registry.getVersion('onnx', refused.version)).metadata as { onnx?: { reason?: string }; warnings?: string[] };
+    expect(refusedMeta.onnx?.reason).toBe(refused.onnx.reason);
+    expect(refusedMeta.warnings).toEqual(refused.warnings);
     expect(opened).toBe(closed);
   }, 120_000);
 

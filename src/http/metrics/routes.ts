@@ -81,13 +81,25 @@ const METRICS_EXAMPLE = [
   '# HELP cxr_loaded_model_versions Model versions loaded in this API process (1 per loaded version)',
   '# TYPE cxr_loaded_model_versions gauge',
   'cxr_loaded_model_versions{model="chestxraynet",version="3"} 1',
+  '# HELP cxr_predict_runtime What runs predictions in this process (1 on the runtime in use), and what PREDICT_RUNTIME asked for',
+  '# TYPE cxr_predict_runtime gauge',
+  'cxr_predict_runtime{runtime="onnxruntime",requested="auto"} 1',
+  '# HELP cxr_predict_runtime_fallbacks_total Times predictions fell back to TensorFlow.js: scope process (onnxruntime did not load) or version (its model.onnx is absent, broken or disagrees)',
+  '# TYPE cxr_predict_runtime_fallbacks_total counter',
+  'cxr_predict_runtime_fallbacks_total{scope="version",reason="no-model-onnx"} 1',
+  '# HELP cxr_tfjs_tensors TensorFlow.js tensors alive in this process (tf.memory().numTensors; grows only on a leak)',
+  '# TYPE cxr_tfjs_tensors gauge',
+  'cxr_tfjs_tensors 118',
+  '# HELP cxr_process_resident_memory_bytes Resident set size of this process (process.memoryUsage.rss()), with or without the default process metrics',
+  '# TYPE cxr_process_resident_memory_bytes gauge',
+  'cxr_process_resident_memory_bytes 612696064',
   '',
 ].join('\n');
 
 /** What the scrape reads: the registry, the versions loaded here and the queue's job counts. */
 export interface MetricsRouteDeps {
   readonly metrics: AppMetrics;
-  readonly predictions: Pick<PredictionService, 'loaded'>;
+  readonly predictions: Pick<PredictionService, 'loaded' | 'tensorCount'>;
   readonly jobs: Pick<TrainingJobService, 'counts'>;
 }
 
@@ -99,6 +111,7 @@ export default async function metricsRoutes(app: FastifyInstance, opts: { deps: 
   async function refresh(): Promise<void> {
     metrics.loadedModels.reset();
     for (const m of predictions.loaded()) metrics.loadedModels.set({ model: m.name, version: String(m.version) }, 1);
+    metrics.tensors.set(predictions.tensorCount());
     let timer: NodeJS.Timeout | undefined;
     try {
       const counts = await Promise.race([
@@ -121,7 +134,8 @@ export default async function metricsRoutes(app: FastifyInstance, opts: { deps: 
       tags: ['operations'],
       summary: 'Prometheus metrics',
       description:
-        'Request latency per route, predictions by label, batch sizes, training jobs by state, loaded model versions, process metrics.',
+        'Request latency per route, predictions by label, batch sizes, training jobs by state, loaded model versions, the predict ' +
+        'runtime and its fallbacks, TensorFlow.js tensors alive, resident memory, process metrics.',
       operationId: 'getMetrics',
       // Only the 200 is text (its content below); errors are JSON like everywhere else.
       response: {

@@ -6,6 +6,8 @@ import { renderModelCardMarkdown } from '../../services/model-card-markdown.ts';
 import type { AliasActor, ModelService } from '../../services/models.ts';
 import { PROMOTION_RULE } from '../../services/promotion-guard.ts';
 import { prefersOver } from '../accept.ts';
+import { AppError } from '../../errors.ts';
+import type { PredictionService } from '../../services/predictions.ts';
 import { BODY_TOO_LARGE, errorResponses, JSON_TOO_DEEP, type ErrorExample } from '../schemas/error.ts';
 import { EXAMPLE_MODEL, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { EXAMPLE_CARD_JSON, EXAMPLE_CARD_MARKDOWN, EXAMPLE_EXTERNAL_EVALUATION, ModelCardSchema } from './card-schemas.ts';
@@ -25,10 +27,11 @@ import {
 
 const tags = ['models'];
 
-/** What these routes use: the default model name and the model service. */
+/** What these routes use: the default model name, the model service, and readiness from the prediction service. */
 export interface ModelRouteDeps {
   readonly config: Pick<Config, 'defaultModelName'>;
-  readonly models: Pick<ModelService, 'list' | 'get' | 'getVersion' | 'deleteVersion' | 'setAlias' | 'deleteAlias' | 'aliasHistory' | 'card'>;
+  readonly models: Pick<ModelService, 'list' | 'get' | 'getVersion' | 'deleteVersion' | 'setAlias' | 'deleteAlias' | 'aliasHistory' | 'card' | 'onnx'>;
+  readonly predictions: Pick<PredictionService, 'readiness'>;
 }
 
 /** Who is asking, for the alias history: the key's position and role when auth is on (never the key), else anonymous. */
@@ -61,6 +64,17 @@ const PROMOTION_WORSE: ErrorExample = {
 };
 
 
+const Runtime = Type.Union([Type.Literal('onnxruntime'), Type.Literal('tfjs')]);
+const ModelReady = Type.Object(
+  {
+    name: Type.String(),
+    status: Type.Literal('ready'),
+    version: Type.Integer({ description: 'The version that serves the model (production, else the latest)' }),
+    runtime: Runtime,
+  },
+  { description: 'Loaded and warm in this replica', examples: [{ name: EXAMPLE_MODEL, status: 'ready', version: EXAMPLE_VERSION, runtime: 'onnxruntime' }] },
+);
+
 const BAD_NAME: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")', details: { errors: ['params/name: must match ^[a-z0-9][a-z0-9-]{0,62}$ (got "Chest_XRay")'] } };
 const BAD_VERSION: ErrorExample = { code: 'VALIDATION_FAILED', message: 'params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")', details: { errors: ['params/version: must be an integer >= 1 and <= 9007199254740991 (got "0x10")'] } };
 const MODEL_NOT_FOUND: ErrorExample = { code: 'MODEL_NOT_FOUND', message: 'No model named "chestxraynet-v2"', details: { name: 'chestxraynet-v2' } };
@@ -76,7 +90,7 @@ const VERSION_NOT_FOUND: ErrorExample = {
  */
 export default async function modelsRoutes(fastify: FastifyInstance, opts: { deps: ModelRouteDeps }): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { models, config } = opts.deps;
+  const { models, config, predictions } = opts.deps;
 
   app.get('/v1/models', {
     config: { auth: 'predict' },
@@ -183,6 +197,93 @@ export default async function modelsRoutes(fastify: FastifyInstance, opts: { dep
       name: request.params.name,
       entries: await models.aliasHistory(request.params.name, request.query.limit ?? 50),
     }),
+  });
+
+  app.get('/v1/models/:name/versions/:version/model.onnx', {
+    config: { auth: 'predict' },
+    schema: {
+      tags,
+      summary: "Download a version's ONNX model",
+      description:
+        'The version as ONNX (opset 13), written from its trained weights at publish and checked there against TensorFlow.js ' +
+        '(max abs difference <= 1e-5). Input `xray`: float32 [batch, 1, size, size], grey 0..255 pixels standardised per image ' +
+        '((x - mean) / max(std, 1/size)); output `probability`: float32 [batch, 1]. For Triton, onnxruntime and other ONNX ' +
+        'servers. 404 ONNX_NOT_AVAILABLE for versions published before ONNX export (or whose check failed: metadata.onnx.reason).',
+      operationId: 'getModelVersionOnnx',
+      params: VersionParams,
+      response: {
+        200: {
+          description: 'The ONNX model (protobuf)',
+          headers: {
+            'content-disposition': Type.String({ description: 'attachment; the file name names model and version', examples: [`attachment; filename="${EXAMPLE_MODEL}-v${EXAMPLE_VERSION}.onnx"`] }),
+          },
+          content: {
+            'application/octet-stream': {
+              schema: Type.Unsafe<Buffer>(Type.String({ format: 'binary', contentMediaType: 'application/octet-stream' })),
+              examples: { onnx: { summary: 'ONNX protobuf bytes', description: `curl -o model.onnx $API/v1/models/${EXAMPLE_MODEL}/versions/${EXAMPLE_VERSION}/model.onnx` } },
+            },
+          },
+        },
+        ...errorResponses({
+          400: BAD_VERSION,
+          404: [
+            {
+              code: 'ONNX_NOT_AVAILABLE',
+              message: `Version 1 of '${EXAMPLE_MODEL}' has no model.onnx: the version was published before ONNX export`,
+              details: { name: EXAMPLE_MODEL, version: 1 },
+            },
+            VERSION_NOT_FOUND,
+            MODEL_NOT_FOUND,
+          ],
+        }),
+      },
+    },
+    handler: async (request, reply) => {
+      const { name, version } = request.params;
+      const bytes = await models.onnx(name, version);
+      return reply
+        .type('application/octet-stream')
+        .header('content-disposition', `attachment; filename="${name}-v${version}.onnx"`)
+        .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    },
+  });
+
+  app.get('/v1/models/:name/ready', {
+    config: { auth: 'predict' },
+    schema: {
+      tags,
+      summary: 'Whether this replica serves the model warm',
+      description:
+        'The version that serves the model by default (production, else the latest): 200 once it is loaded and warm in this ' +
+        'replica, with the runtime that runs it; 503 MODEL_NOT_READY (with Retry-After and the version in details) while it ' +
+        'loads or after its load failed (retried). Asking starts the load.',
+      operationId: 'getModelReady',
+      params: ModelParams,
+      response: {
+        200: ModelReady,
+        ...errorResponses({
+          400: BAD_NAME,
+          404: MODEL_NOT_FOUND,
+          503: [
+            {
+              code: 'MODEL_NOT_READY',
+              message: `'${EXAMPLE_MODEL}' v${EXAMPLE_VERSION} is loading`,
+              details: { name: EXAMPLE_MODEL, version: EXAMPLE_VERSION, status: 'loading' },
+            },
+            { code: 'NO_MODEL', message: `Model '${EXAMPLE_MODEL}' has no versions yet`, details: { name: EXAMPLE_MODEL } },
+          ],
+        }),
+      },
+    },
+    handler: async (request) => {
+      const r = await predictions.readiness(request.params.name);
+      if (r.status === 'ready') return { name: r.name, status: 'ready' as const, version: r.version, runtime: r.runtime ?? 'tfjs' };
+      throw new AppError(
+        'MODEL_NOT_READY',
+        r.status === 'failed' ? `'${r.name}' v${r.version} failed to load: ${r.reason ?? 'unknown'} (retried)` : `'${r.name}' v${r.version} is loading`,
+        { name: r.name, version: r.version, status: r.status, ...(r.reason !== undefined ? { reason: r.reason } : {}) },
+      );
+    },
   });
 
   app.delete('/v1/models/:name/versions/:version', {

@@ -23,6 +23,10 @@ const FIXTURE: Record<string, string> = {
   'src/domain/a.ts': "import { b } from './b.ts';\nexport const a = () => b;\n",
   'src/domain/b.ts': "import { a } from './a.ts';\nexport const b = () => a;\n",
   'workers/main.ts': "import { route } from '../src/http/route.ts';\nexport const w = route;\n",
+  'src/onnx/writer.ts': "import * as tf from '@tensorflow/tfjs';\nimport { m } from '../ml/model.ts';\nimport type { G } from '../ml/network-graph.ts';\nexport const w: [unknown, unknown, G | null] = [tf, m, null];\n",
+  'src/ml/network-graph.ts': 'export type G = { ops: number[] };\n',
+  'src/http/onnx-route.ts': "import { w } from '../onnx/writer.ts';\nexport const r = w;\n",
+  'src/services/ort.ts': "import * as ort from 'onnxruntime-node';\nexport const o = ort;\n",
 };
 
 let dir = '';
@@ -71,6 +75,8 @@ describe('layer rules', () => {
     ['services-stay-technology-free', 'src/services/svc.ts -> fs/promises'],
     ['workers-never-import-http', 'workers/main.ts -> src/http/route.ts'],
     ['no-circular', 'src/domain/a.ts -> src/domain/b.ts'],
+    ['onnx-imports-only-onnx-libraries', 'src/onnx/writer.ts -> src/ml/model.ts'],
+    ['http-goes-through-services', 'src/http/onnx-route.ts -> src/onnx/writer.ts'],
   ])('%s fires on %s', (rule, edge) => {
     expect(violations.get(rule) ?? []).toContain(edge);
   });
@@ -79,6 +85,14 @@ describe('layer rules', () => {
     const edges = violations.get('services-stay-technology-free') ?? [];
     expect(edges.some((e) => e.includes('node_modules/@tensorflow/'))).toBe(true);
     expect(edges.some((e) => e.includes('node_modules/ioredis/'))).toBe(true);
+  });
+
+  it('onnx may not import TensorFlow.js, but may import the graph types; services may not import onnxruntime', () => {
+    const onnx = violations.get('onnx-imports-only-onnx-libraries') ?? [];
+    expect(onnx.some((e) => e.includes('node_modules/@tensorflow/'))).toBe(true);
+    expect(onnx.some((e) => e.includes('network-graph'))).toBe(false);
+    const services = violations.get('services-stay-technology-free') ?? [];
+    expect(services.some((e) => e.startsWith('src/services/ort.ts -> ') && e.includes('node_modules/onnxruntime-node/'))).toBe(true);
   });
 
   it('the real tree keeps every rule', async () => {
