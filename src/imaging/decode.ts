@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { Config } from '../config.ts';
 import { AppError, isAppError } from '../errors.ts';
 import {
   checkDecodeCost,
@@ -46,6 +47,17 @@ export interface DicomPolicy {
   modalities?: readonly string[] | null;
   refuseLateral?: boolean;
   strictSingleFrame?: boolean;
+}
+
+/** The policy of the configuration (DICOM_*); `keySecret` when the configuration names none (the data dir's). */
+export function dicomPolicyOf(settings: Config['dicom'], keySecret?: string): DicomPolicy {
+  const secret = settings.keySecret ?? keySecret;
+  return {
+    modalities: settings.modalities,
+    refuseLateral: settings.refuseLateral,
+    strictSingleFrame: settings.strictSingleFrame,
+    ...(secret !== undefined ? { keySecret: secret } : {}),
+  };
 }
 
 export interface DecodeLimits {
@@ -217,6 +229,16 @@ export async function decodeImage(bytes: Uint8Array, size: number, limits?: Deco
   // A header this module cannot read reserves the most one decode may take until libvips has read it.
   const pixels = await gate.run(cost ?? maxDecodeBytes, () => decodeNow(bytes, size, format, cost, maxPixels, maxDecodeBytes));
   return { pixels, format };
+}
+
+/**
+ * A lossless grey PNG of a DICOM input's 8-bit picture, and nothing else of it: what is kept of a
+ * DICOM file to build the model input again (decodeImage gives the same pixels from it as from
+ * the DICOM itself, at any size).
+ */
+export function deidentifiedPng(facts: Pick<DicomFacts, 'picture'>): Promise<Buffer> {
+  const { width, height, pixels } = facts.picture;
+  return sharp(pixels, { raw: { width, height, channels: 1 } }).png().toBuffer();
 }
 
 /** decodeImage's pixels: the model input of a PNG, JPEG or DICOM. */
