@@ -21,8 +21,10 @@ import { createHealthService } from './services/health.ts';
 import { createModelService } from './services/models.ts';
 import { createPredictionService } from './services/predictions.ts';
 import { createTrainingJobService } from './services/training-jobs.ts';
+import { dicomPolicyOf } from './imaging/decode.ts';
 import { createDatasetStore } from './storage/dataset-store.ts';
 import { createEvaluationStore, type StoredEvaluation } from './storage/evaluation-store.ts';
+import { dicomKeySecret } from './storage/dicom-key.ts';
 import { createModelRegistry } from './storage/model-registry.ts';
 
 export interface ComposedApi {
@@ -39,7 +41,13 @@ const TFJS_RUNTIME: PredictRuntime = Object.freeze({ name: 'tfjs', requested: 't
 export function composeApi(config: Config, engine: EngineInfo, log: Logger, runtime: PredictRuntime = TFJS_RUNTIME): ComposedApi {
   const redisFor = redisFactory(config.redisUrl, log.child({ part: 'redis' }));
   const redis = createRedis(config.redisUrl, 'producer', log.child({ part: 'redis' }));
-  const store = createDatasetStore({ dataDir: config.dataDir, limits: { maxImagePixels: config.limits.imagePixels } });
+  // DICOM keys stay the same across restarts and replicas: DICOM_KEY_SECRET, else the data dir's secret.
+  const keySecret = dicomKeySecret(config.dicom.keySecret, config.dataDir);
+  const store = createDatasetStore({
+    dataDir: config.dataDir,
+    limits: { maxImagePixels: config.limits.imagePixels },
+    dicom: dicomPolicyOf(config.dicom, keySecret),
+  });
   const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
   const metrics = createMetrics();
   const jobsLog = log.child({ part: 'training-jobs' });
@@ -73,6 +81,7 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
     modelEvents: createModelEventSubscriber({ redis: redisFor, prefix: config.queuePrefix, logger: predictionsLog }),
     logger: predictionsLog,
     runtime,
+    dicomKeySecret: keySecret,
   });
   const deps: AppDeps = {
     config,

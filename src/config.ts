@@ -46,6 +46,20 @@ export interface Config {
     /** Jobs whose estimated peak training memory exceeds this are refused at submit. */
     readonly memoryBudgetBytes: number;
   };
+  /** DICOM input (src/imaging/dicom): what is accepted, and the secret of the keyed patient/study hashes. */
+  readonly dicom: {
+    /** Accepted Modality (0008,0060) values; null accepts any (DICOM_MODALITIES=*). */
+    readonly modalities: readonly string[] | null;
+    /** Refuse lateral views (ViewPosition LL, RL, ...). */
+    readonly refuseLateral: boolean;
+    /** Refuse multi-frame objects instead of reading their first frame. */
+    readonly strictSingleFrame: boolean;
+    /**
+     * HMAC secret for the patient, study and instance keys; undefined: the one generated and kept in
+     * DATA_DIR/secrets/dicom-key-secret (src/storage/dicom-key.ts). Never logged.
+     */
+    readonly keySecret: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -128,6 +142,26 @@ function redisUrl(env: Env): string {
   return raw;
 }
 
+/** DICOM_MODALITIES="CR,DX": Code String values (PS3.5 6.2), or * for any modality. */
+function modalities(env: Env): readonly string[] | null {
+  const raw = env.DICOM_MODALITIES?.trim() || 'CR,DX';
+  if (raw === '*') return null;
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.find((m) => !/^[A-Z0-9_]{1,16}$/.test(m));
+  if (list.length === 0 || bad !== undefined) {
+    throw new ConfigError('DICOM_MODALITIES', `must be a comma-separated list of modality codes such as CR,DX, or * (got "${raw}")`);
+  }
+  return Object.freeze([...new Set(list)]);
+}
+
+function keySecret(env: Env): string | undefined {
+  const raw = env.DICOM_KEY_SECRET;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  // Not echoed: it is a secret.
+  if (Buffer.byteLength(raw, 'utf8') < 16) throw new ConfigError('DICOM_KEY_SECRET', 'must be at least 16 bytes long');
+  return raw;
+}
+
 /** Reads and validates the environment once; the api and the worker share it. */
 export function loadConfig(env: Env = process.env): Config {
   const modelName = env.DEFAULT_MODEL_NAME?.trim() || 'chestxraynet';
@@ -166,6 +200,12 @@ export function loadConfig(env: Env = process.env): Config {
       attempts: int(env, 'JOB_ATTEMPTS', 3, 1, 20),
       memoryBudgetBytes: bytes(env, 'TRAINING_MEMORY_BUDGET', os.totalmem()),
     },
+    dicom: Object.freeze({
+      modalities: modalities(env),
+      refuseLateral: bool(env, 'DICOM_REFUSE_LATERAL', false),
+      strictSingleFrame: bool(env, 'DICOM_STRICT_SINGLE_FRAME', false),
+      keySecret: keySecret(env),
+    }),
   };
   return Object.freeze(config);
 }

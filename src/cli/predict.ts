@@ -8,14 +8,14 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { isAppError } from '../errors.ts';
-import { decodeXray } from '../imaging/decode.ts';
+import { decodeXray, dicomPolicyOf } from '../imaging/decode.ts';
 import { initEngine } from '../ml/engine.ts';
 import { labelling, labelOf } from '../domain/labelling.ts';
 import { loadServingModel } from '../ml/predict.ts';
 import { createModelRegistry } from '../storage/model-registry.ts';
 import { fail, intOption, UsageError } from './args.ts';
 
-const USAGE = `Usage: npm run predict -- <image.png|jpg> [more images...] [options]
+const USAGE = `Usage: npm run predict -- <image.png|jpg|dcm> [more images...] [options]
 
   --name NAME      model name (default: DEFAULT_MODEL_NAME, chestxraynet)
   --version N      a specific version (default: the 'production' alias, else the latest)
@@ -63,7 +63,10 @@ async function main(): Promise<void> {
   const decoded: { file: string; pixels?: Uint8Array; error?: string }[] = [];
   for (const file of positionals) {
     try {
-      decoded.push({ file, pixels: await decodeXray(await readFile(file), size, { maxPixels: config.limits.imagePixels }) });
+      decoded.push({
+        file,
+        pixels: await decodeXray(await readFile(file), size, { maxPixels: config.limits.imagePixels, dicom: dicomPolicyOf(config.dicom) }),
+      });
     } catch (err) {
       failures++;
       const msg = isAppError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);

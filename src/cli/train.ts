@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config.ts';
+import { loadConfig, type Config } from '../config.ts';
 import { hasMallocEnv, MALLOC_ENV } from '../malloc-env.ts';
 import type { BinaryMetrics } from '../ml/types.ts';
 import type { TrainingJobProgress } from '../queue/names.ts';
@@ -206,17 +206,24 @@ function metricsTable(validation: BinaryMetrics, test: BinaryMetrics): string {
 }
 
 function describeGrouping(g: TrainingOutcome['grouping']): string {
-  if (g.method === 'image') return 'split by image (no --group-pattern)';
+  if (g.method === 'image') return 'split by image (no DICOM PatientID, no --group-pattern)';
   const p = g.patients;
   return (
-    `split by patient: ${p ? `${p.train} / ${p.validation} / ${p.test} patients` : ''}` +
+    `split by patient${g.fromDicom ? ` (${g.fromDicom} images by their DICOM PatientID)` : ''}: ${p ? `${p.train} / ${p.validation} / ${p.test} patients` : ''}` +
     `${g.unmatched ? `; ${g.unmatched} images matched no patient and are their own group` : ''}`
   );
 }
 
-async function importData(o: Options, dataDir: string, size: number): Promise<DatasetManifest> {
-  const { createDatasetStore } = await import('../storage/dataset-store.ts');
-  const store = createDatasetStore({ dataDir, defaultSize: size });
+async function importData(o: Options, config: Config, size: number): Promise<DatasetManifest> {
+  const [{ createDatasetStore }, { dicomKeySecret }, { dicomPolicyOf }] = await Promise.all([
+    import('../storage/dataset-store.ts'),
+    import('../storage/dicom-key.ts'),
+    import('../imaging/decode.ts'),
+  ]);
+  const dataDir = config.dataDir;
+  // The same DICOM policy and patient-key secret as the api's imports (DICOM_*, DATA_DIR/secrets).
+  const dicom = dicomPolicyOf(config.dicom, dicomKeySecret(config.dicom.keySecret, dataDir));
+  const store = createDatasetStore({ dataDir, defaultSize: size, dicom });
   if (o.dataset) return store.get(o.dataset);
   const source = path.resolve(o.data!);
   const info = await stat(source).catch(() => {
@@ -256,7 +263,7 @@ async function main(): Promise<void> {
   );
   process.stderr.write(`data dir: ${config.dataDir}\n`);
 
-  const manifest = await importData(o, config.dataDir, probe.params.inputSize);
+  const manifest = await importData(o, config, probe.params.inputSize);
   const byClass = Object.entries(manifest.counts.byClass)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');

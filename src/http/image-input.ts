@@ -6,15 +6,18 @@ import { withExample, withUsageExample } from './schemas/openapi.ts';
 
 /**
  * The three ways a client sends images to predict/explain, parsed into encoded image bytes:
- * - multipart/form-data with one or more `image` file parts;
- * - a raw `image/png` or `image/jpeg` body (one image);
+ * - multipart/form-data with one or more `image` file parts (PNG, JPEG or DICOM, whatever the
+ *   part's declared type: the content is sniffed);
+ * - a raw `image/png`, `image/jpeg` or `application/dicom` body (one image);
  * - JSON `{"images": ["<base64>", ...]}` (a `data:image/...;base64,` prefix is tolerated).
- * Decoding (and so every bad-image error) happens later, in the prediction service.
+ * Decoding (and so every bad-image error) happens later, in the prediction service, which tells
+ * the formats apart by their bytes.
  */
 
 /** Content types of a raw single-image body (image/jpg is not registered but common in the wild). */
-export const RAW_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/jpg'] as const;
-const ACCEPTED = 'multipart/form-data (image parts), image/png, image/jpeg or application/json {"images": [base64, ...]}';
+export const RAW_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/jpg', 'application/dicom'] as const;
+const ACCEPTED =
+  'multipart/form-data (image parts), image/png, image/jpeg, application/dicom or application/json {"images": [base64, ...]}';
 /** Form field names taken as images (a client may pluralise). */
 const IMAGE_FIELDS = new Set(['image', 'images']);
 
@@ -64,14 +67,23 @@ export function hideBinaryBody(request: FastifyRequest, _reply: FastifyReply, do
 }
 
 const base64Image = Type.String({
-  description: 'A PNG or JPEG, base64 (standard or URL-safe alphabet); a data:image/...;base64, prefix is allowed',
+  description: 'A PNG, JPEG or DICOM file, base64 (standard or URL-safe alphabet); a data:image/...;base64, prefix is allowed',
 });
-const rawImage = (media: 'image/png' | 'image/jpeg', path: string) => {
-  const [kind, ext] = media === 'image/png' ? ['PNG', 'png'] : ['JPEG', 'jpg'];
+const RAW_KINDS = {
+  'image/png': ['PNG', 'PNG image', 'xray.png'],
+  'image/jpeg': ['JPEG', 'JPEG image', 'xray.jpg'],
+  'application/dicom': [
+    'DICOM',
+    'DICOM object (Part 10 file or bare little-endian data set; CR/DX by default, first frame of multi-frame objects)',
+    'xray.dcm',
+  ],
+} as const;
+const rawImage = (media: keyof typeof RAW_KINDS, path: string) => {
+  const [kind, what, file] = RAW_KINDS[media];
   return withUsageExample(
-    Type.String({ format: 'binary', contentMediaType: media, description: `One ${kind} image as the whole body` }),
+    Type.String({ format: 'binary', contentMediaType: media, description: `One ${what} as the whole body` }),
     `One ${kind} as the body`,
-    `\`curl -H 'content-type: ${media}' --data-binary @xray.${ext} $API${path}\``,
+    `\`curl -H 'content-type: ${media}' --data-binary @${file} $API${path}\``,
   );
 };
 
@@ -85,8 +97,8 @@ export function imageJsonBody(maxImages: number) {
       {
         additionalProperties: false,
         description: many
-          ? `One or more chest X-ray images (PNG or JPEG) in base64, at most ${maxImages} per request; answers come in this order.`
-          : 'Exactly one chest X-ray image (PNG or JPEG) in base64.',
+          ? `One or more chest X-ray images (PNG, JPEG or DICOM) in base64, at most ${maxImages} per request; answers come in this order.`
+          : 'Exactly one chest X-ray image (PNG, JPEG or DICOM) in base64.',
       },
     ),
     { images: many ? [EXAMPLE_PNG_BASE64, EXAMPLE_PNG_PATCH_BASE64] : [EXAMPLE_PNG_PATCH_BASE64] },
@@ -109,8 +121,8 @@ export function imageDocumentedForms(maxImages: number, path: string) {
     },
     {
       description: many
-        ? `One \`image\` file part per chest X-ray (PNG or JPEG), at most ${maxImages}; answers come in the order of the parts`
-        : 'Exactly one `image` file part (PNG or JPEG)',
+        ? `One \`image\` file part per chest X-ray (PNG, JPEG or DICOM, e.g. .dcm with Content-Type application/dicom), at most ${maxImages}; answers come in the order of the parts`
+        : 'Exactly one `image` file part (PNG, JPEG or DICOM)',
     },
   );
   return {
@@ -119,6 +131,7 @@ export function imageDocumentedForms(maxImages: number, path: string) {
       : withUsageExample(form, 'One X-ray as an image part', `\`curl -F image=@xray.png $API${path}\``),
     'image/png': rawImage('image/png', path),
     'image/jpeg': rawImage('image/jpeg', path),
+    'application/dicom': rawImage('application/dicom', path),
   };
 }
 

@@ -157,3 +157,60 @@ export class DecodeGate {
     while (this.queue.length > 0 && this.fits(this.queue[0]!.cost)) this.queue.shift()!.start();
   }
 }
+
+/** What a DICOM decode involves, from its header (src/imaging/dicom DicomShape). */
+export interface DicomCostShape {
+  rows: number;
+  columns: number;
+  frames: number;
+  bitsAllocated: 8 | 16;
+  codec: 'native' | 'rle' | 'jpeg' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000';
+  deflated: boolean;
+  fileBytes: number;
+}
+
+/**
+ * Bytes per pixel a codec keeps beside its output while it decodes: OpenJPEG a 32-bit sample per
+ * pixel, the JPEG family and RLE about one more output buffer, native pixel data none.
+ */
+const DICOM_CODEC_BYTES_PER_PIXEL: Readonly<Record<DicomCostShape['codec'], number>> = {
+  native: 0,
+  rle: 2,
+  jpeg: 2,
+  'jpeg-lossless': 2,
+  'jpeg-ls': 2,
+  jpeg2000: 4,
+};
+
+/**
+ * Estimated peak memory, in bytes, of decoding a DICOM object's first frame to size x size, in the
+ * decoding thread and then here: the file copied to the thread (and, encapsulated, its frame
+ * copied out of the fragments); a deflated data set inflated whole; the codec's own buffers and
+ * output (in WebAssembly memory) and its copy out; the samples, the stored values (32-bit) and the
+ * 8-bit picture; then the same resize pipeline as a grey PNG of that picture.
+ */
+export function dicomDecodeCostBytes(shape: DicomCostShape, size: number): number {
+  const pixels = shape.rows * shape.columns;
+  const sample = shape.bitsAllocated / 8;
+  const encapsulated = shape.codec !== 'native';
+  const file = shape.fileBytes * (encapsulated ? 3 : 1);
+  const inflated = shape.deflated ? pixels * shape.frames * sample : 0;
+  const codec = encapsulated ? pixels * (sample * 2 + DICOM_CODEC_BYTES_PER_PIXEL[shape.codec]) : 0;
+  const pipeline = pixels * (sample + 4 + 1);
+  const resize = shape.columns * Math.max(Math.min(shape.rows, PIPELINE_ROWS), size) * (PIPELINE_FACTOR + PIPELINE_FIXED_PER_PIXEL);
+  return Math.ceil(BASE_BYTES + file + inflated + codec + pipeline + resize);
+}
+
+/** IMAGE_TOO_COSTLY unless the DICOM estimate fits under maxBytes; returns the estimate. */
+export function checkDicomDecodeCost(shape: DicomCostShape, size: number, maxBytes: number): number {
+  const cost = dicomDecodeCostBytes(shape, size);
+  if (cost > maxBytes) {
+    throw new AppError(
+      'IMAGE_TOO_COSTLY',
+      `decoding this ${shape.columns}x${shape.rows} ${shape.bitsAllocated}-bit DICOM image (${shape.codec}${shape.deflated ? ', deflated' : ''}) ` +
+        `would take about ${mib(cost)} of memory; the limit is ${mib(maxBytes)} per image`,
+      { estimatedBytes: cost, limitBytes: maxBytes },
+    );
+  }
+  return cost;
+}

@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import { labelOf } from '../domain/labelling.ts';
 import { silentLogger, type Logger } from '../domain/logger.ts';
 import { AppError, isAppError } from '../errors.ts';
-import { decodeXray } from '../imaging/decode.ts';
+import { decodeImage, dicomPolicyOf, type DecodedImage, type DicomFacts, type DicomPolicy } from '../imaging/decode.ts';
 import { heatmapOverlayPng } from '../imaging/overlay.ts';
 import type { AppMetrics } from '../metrics.ts';
 import { tensorCount } from '../ml/engine.ts';
@@ -61,9 +61,29 @@ export interface ExplainResult {
   png: Buffer;
 }
 
+/** A prediction for a DICOM input, with what the object says about itself (de-identified). */
+export interface DicomPrediction extends Prediction {
+  /**
+   * The de-identified header subset, the keyed hashes (patientKey, studyKey, instanceKey) and the
+   * UIDs for building a result that references the object (resultOnly: never store or log them).
+   */
+  dicom: Omit<DicomFacts, 'picture'>;
+}
+
+export interface DicomPredictResult {
+  model: ModelRef;
+  predictions: DicomPrediction[];
+}
+
 export interface PredictionService {
-  /** One prediction per encoded PNG/JPEG image, in input order. */
+  /** One prediction per encoded PNG, JPEG or DICOM image, in input order. */
   predict(images: readonly Uint8Array[], target: PredictionTarget): Promise<PredictResult>;
+  /**
+   * predict for DICOM objects (Part 10 files or bare data sets), each answer with its DICOM facts:
+   * what a DICOM result (SR, FHIR, STOW-RS) is built from. An input that is not DICOM is refused
+   * (415 UNSUPPORTED_IMAGE_FORMAT naming its index); DICOM refusals are the reader's 4xx.
+   */
+  predictDicom(images: readonly Uint8Array[], target: PredictionTarget): Promise<DicomPredictResult>;
   /** Grad-CAM for one image: the prediction and the heat map blended over the X-ray, as a PNG. */
   explain(image: Uint8Array, target: PredictionTarget): Promise<ExplainResult>;
   /** Model versions loaded in this process. */
@@ -96,6 +116,11 @@ export interface PredictionServiceOptions {
   readonly refreshIntervalMs?: number;
   /** A resolution nobody used for this long is forgotten (default 10 min). */
   readonly resolutionIdleMs?: number;
+  /**
+   * The HMAC secret of the DICOM keys when config.dicom.keySecret is unset (the composition root
+   * passes the one kept in the data dir, src/storage/dicom-key.ts); else a per-process one.
+   */
+  readonly dicomKeySecret?: string;
 }
 
 export function createPredictionService(opts: PredictionServiceOptions): PredictionService {
@@ -106,6 +131,7 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
   metrics.predictRuntime.set({ runtime: runtime.name, requested: runtime.requested }, 1);
   if (runtime.fallbackReason !== undefined) metrics.runtimeFallbacks.inc({ scope: 'process', reason: 'onnxruntime-unavailable' });
   const versions = createLoadedVersions({ config, registry, metrics, log, runtime });
+  const dicom: DicomPolicy = dicomPolicyOf(config.dicom, opts.dicomKeySecret);
   const resolver = createVersionResolver({
     registry,
     versions,
@@ -115,10 +141,20 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
     resolutionIdleMs: opts.resolutionIdleMs ?? 10 * 60_000,
   });
 
+  const which = (images: readonly Uint8Array[], index: number) => (images.length > 1 ? `image ${index}` : 'image');
+
   /** Decodes every image to size x size grey; the first client-side failure names its image. */
-  async function decodeAll(images: readonly Uint8Array[], size: number): Promise<Uint8Array[]> {
-    const settled = await Promise.allSettled(images.map((img) => decodeXray(img, size, { maxPixels })));
-    const out: Uint8Array[] = [];
+  async function decodeAll(images: readonly Uint8Array[], size: number, onlyDicom = false): Promise<DecodedImage[]> {
+    const settled = await Promise.allSettled(
+      images.map(async (img) => {
+        const decoded = await decodeImage(img, size, { maxPixels, dicom });
+        if (onlyDicom && !decoded.dicom) {
+          throw new AppError('UNSUPPORTED_IMAGE_FORMAT', `not a DICOM object (a ${decoded.format.toUpperCase()} image)`);
+        }
+        return decoded;
+      }),
+    );
+    const out: DecodedImage[] = [];
     for (let index = 0; index < settled.length; index++) {
       const s = settled[index]!;
       if (s.status === 'fulfilled') {
@@ -127,46 +163,70 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
       }
       const err = s.reason as unknown;
       if (isAppError(err) && err.status < 500) {
-        const which = images.length > 1 ? `image ${index}` : 'image';
-        throw new AppError(err.code, `${which}: ${err.message}`, { ...err.details, index }, { cause: err });
+        throw new AppError(err.code, `${which(images, index)}: ${err.message}`, { ...err.details, index }, { cause: err });
       }
       throw err;
     }
     return out;
   }
 
+  /** Decode (announced to the batcher meanwhile), run in a shared batch, label. */
+  async function classify(
+    images: readonly Uint8Array[],
+    target: PredictionTarget,
+    onlyDicom: boolean,
+  ): Promise<{ model: ModelRef; predictions: { prediction: Prediction; facts?: DicomFacts }[] }> {
+    if (images.length === 0) throw new AppError('BAD_REQUEST', 'no image to classify');
+    const lease = await resolver.acquire(target);
+    try {
+      const m = lease.value;
+      // Announce this request to the batcher while its images decode, so a batch forming now waits for it.
+      const ticket = m.batcher.expect();
+      let decoded: DecodedImage[];
+      try {
+        decoded = await decodeAll(images, m.inputSize, onlyDicom);
+      } catch (err) {
+        ticket.cancel();
+        throw err;
+      }
+      const probs = await ticket.submit(decoded.map((d) => d.pixels));
+      const predictions = probs.map((probability, i) => ({
+        prediction: labelOf(m, probability),
+        ...(decoded[i]!.dicom ? { facts: decoded[i]!.dicom } : {}),
+      }));
+      const version = String(m.version);
+      for (const p of predictions) metrics.predictions.inc({ model: m.name, version, label: p.prediction.label });
+      return { model: { name: m.name, version: m.version }, predictions };
+    } finally {
+      lease.release();
+    }
+  }
+
   return {
     async predict(images, target) {
-      if (images.length === 0) throw new AppError('BAD_REQUEST', 'no image to classify');
-      const lease = await resolver.acquire(target);
-      try {
-        const m = lease.value;
-        // Announce this request to the batcher while its images decode, so a batch forming now waits for it.
-        const ticket = m.batcher.expect();
-        let pixels: Uint8Array[];
-        try {
-          pixels = await decodeAll(images, m.inputSize);
-        } catch (err) {
-          ticket.cancel();
-          throw err;
-        }
-        const probs = await ticket.submit(pixels);
-        const predictions = probs.map((probability) => labelOf(m, probability));
-        const version = String(m.version);
-        for (const p of predictions) metrics.predictions.inc({ model: m.name, version, label: p.label });
-        return { model: { name: m.name, version: m.version }, predictions };
-      } finally {
-        lease.release();
-      }
+      const { model, predictions } = await classify(images, target, false);
+      return { model, predictions: predictions.map((p) => p.prediction) };
+    },
+
+    async predictDicom(images, target) {
+      const { model, predictions } = await classify(images, target, true);
+      return {
+        model,
+        predictions: predictions.map(({ prediction, facts }) => {
+          const { picture: _picture, ...dicomFacts } = facts!;
+          return { ...prediction, dicom: dicomFacts };
+        }),
+      };
     },
 
     async explain(image, target) {
       const lease = await resolver.acquire(target);
       try {
         const m = lease.value;
-        const [pixels] = await decodeAll([image], m.inputSize);
-        const cam = m.model.explain(pixels!);
-        const png = await heatmapOverlayPng(pixels!, cam.heatmap, m.inputSize);
+        const [decoded] = await decodeAll([image], m.inputSize);
+        const pixels = decoded!.pixels;
+        const cam = m.model.explain(pixels);
+        const png = await heatmapOverlayPng(pixels, cam.heatmap, m.inputSize);
         const labelled = labelOf(m, cam.probability);
         metrics.predictions.inc({ model: m.name, version: String(m.version), label: labelled.label });
         return { model: { name: m.name, version: m.version }, ...labelled, png };

@@ -67,9 +67,11 @@ export interface SplitSizes {
 }
 
 export interface SplitGrouping {
-  /** 'patient' when a group pattern gave patient keys; 'image' otherwise (duplicates still grouped). */
+  /** 'patient' when DICOM PatientIDs or a group pattern gave patient keys; 'image' otherwise (duplicates still grouped). */
   readonly method: 'patient' | 'image';
   readonly pattern?: string;
+  /** Images whose patient key is the keyed hash of their DICOM PatientID (it takes precedence over the pattern). */
+  readonly fromDicom?: number;
   /** Images whose path the pattern matched / did not match (each unmatched image is its own group). */
   readonly matched?: number;
   readonly unmatched?: number;
@@ -120,45 +122,66 @@ function keptSourceOf(entry: DatasetImages['manifest']['skipped'][number]): stri
   return entry.reason.startsWith(LEGACY_DUPLICATE_REASON) ? entry.reason.slice(LEGACY_DUPLICATE_REASON.length) : undefined;
 }
 
+/** DICOM patient keys and path-pattern keys never coincide by accident. */
+const dicomPatient = (key: string): string => `dicom:${key}`;
+const pathPatient = (key: string): string => `path:${key}`;
+
 /**
- * Split items with content groups and, given a pattern, patient keys. An exact duplicate dropped
- * at import may name another patient: its key is linked to the image that was kept.
+ * Split items with content groups and patient keys: the keyed hash of the DICOM PatientID the
+ * import stored (it takes precedence), else, given a pattern, the key the pattern finds in the
+ * path. An exact duplicate dropped at import may name another patient: its pattern key is linked
+ * to the image that was kept (a DICOM duplicate has the same bytes, so the same PatientID).
  */
 function splitItems(manifest: DatasetImages['manifest'], params: TrainingParams): { items: SplitItem[]; grouping: SplitGrouping } {
-  if (params.groupPattern === undefined) {
-    const items = manifest.images.map((img) => ({ label: img.label, group: img.hash, ...(img.split ? { split: img.split } : {}) }));
-    return { items, grouping: { method: 'image', warning: IMAGE_LEVEL_SPLIT_WARNING } };
-  }
-  const re = compileGroupPattern(params.groupPattern);
-  const sources = manifest.images.map((img) => img.source);
-  const duplicates = manifest.skipped.flatMap((s) => {
-    const kept = s.code === 'DUPLICATE' ? keptSourceOf(s) : undefined;
-    return kept === undefined ? [] : [{ source: s.source, kept }];
-  });
-  let keys;
-  try {
-    keys = groupKeys([...sources, ...duplicates.map((d) => d.source)], re);
-  } catch (err) {
-    if (err instanceof GroupPatternTimeoutError) {
-      throw new AppError('INVALID_GROUP_PATTERN', `groupPattern ${err.message}`, { field: 'groupPattern', reason: 'too-slow' }, { cause: err });
+  const fromDicom = manifest.images.filter((img) => img.patientKey !== undefined).length;
+  const patients: string[][] = manifest.images.map((img) => (img.patientKey !== undefined ? [dicomPatient(img.patientKey)] : []));
+  if (params.groupPattern !== undefined) {
+    const re = compileGroupPattern(params.groupPattern);
+    const sources = manifest.images.map((img) => img.source);
+    const duplicates = manifest.skipped.flatMap((s) => {
+      const kept = s.code === 'DUPLICATE' ? keptSourceOf(s) : undefined;
+      return kept === undefined ? [] : [{ source: s.source, kept }];
+    });
+    let keys;
+    try {
+      keys = groupKeys([...sources, ...duplicates.map((d) => d.source)], re);
+    } catch (err) {
+      if (err instanceof GroupPatternTimeoutError) {
+        throw new AppError('INVALID_GROUP_PATTERN', `groupPattern ${err.message}`, { field: 'groupPattern', reason: 'too-slow' }, { cause: err });
+      }
+      throw err;
     }
-    throw err;
+    const fromPattern = (i: number): boolean => manifest.images[i]!.patientKey === undefined;
+    sources.forEach((_, i) => {
+      if (fromPattern(i) && keys.keys[i] !== undefined) patients[i]!.push(pathPatient(keys.keys[i]!));
+    });
+    const indexOf = new Map(sources.map((src, i) => [src, i]));
+    duplicates.forEach((d, k) => {
+      const key = keys.keys[sources.length + k];
+      const kept = indexOf.get(d.kept);
+      if (key !== undefined && kept !== undefined && fromPattern(kept) && !patients[kept]!.includes(pathPatient(key))) {
+        patients[kept]!.push(pathPatient(key));
+      }
+    });
   }
-  const patients: string[][] = sources.map((_, i) => (keys.keys[i] === undefined ? [] : [keys.keys[i]!]));
-  const indexOf = new Map(sources.map((src, i) => [src, i]));
-  duplicates.forEach((d, k) => {
-    const key = keys.keys[sources.length + k];
-    const kept = indexOf.get(d.kept);
-    if (key !== undefined && kept !== undefined && !patients[kept]!.includes(key)) patients[kept]!.push(key);
-  });
   const items = manifest.images.map((img, i) => ({
     label: img.label,
     group: img.hash,
     ...(patients[i]!.length ? { patients: patients[i]! } : {}),
     ...(img.split ? { split: img.split } : {}),
   }));
+  if (params.groupPattern === undefined && fromDicom === 0) return { items, grouping: { method: 'image', warning: IMAGE_LEVEL_SPLIT_WARNING } };
   const matched = patients.filter((p) => p.length > 0).length;
-  return { items, grouping: { method: 'patient', pattern: params.groupPattern, matched, unmatched: sources.length - matched } };
+  return {
+    items,
+    grouping: {
+      method: 'patient',
+      ...(params.groupPattern !== undefined ? { pattern: params.groupPattern } : {}),
+      ...(fromDicom > 0 ? { fromDicom } : {}),
+      matched,
+      unmatched: manifest.images.length - matched,
+    },
+  };
 }
 
 function splitOrExplain(items: SplitItem[], params: TrainingParams): SplitIndices {
@@ -366,11 +389,20 @@ export async function runTraining(deps: TrainingDeps, req: TrainingRequest, ctx:
       history: fit.history,
       split: {
         method: manifest.images.some((img) => img.split) ? 'archive-folders-then-seeded' : 'seeded-stratified-by-content-hash',
-        // 'patient': no patient in two splits (groupPattern); 'image': only exact duplicates kept together.
+        // 'patient': no patient in two splits (DICOM PatientID keys, groupPattern); 'image': only exact duplicates kept together.
         level: grouping.method,
         ...(grouping.warning ? { warning: grouping.warning } : {}),
         ...(grouping.method === 'patient'
-          ? { groups: { pattern: grouping.pattern, matched: grouping.matched, unmatched: grouping.unmatched, unmatchedAs: 'own-group', patients: grouping.patients } }
+          ? {
+              groups: {
+                ...(grouping.pattern !== undefined ? { pattern: grouping.pattern } : {}),
+                ...(grouping.fromDicom !== undefined ? { fromDicomPatientId: grouping.fromDicom } : {}),
+                matched: grouping.matched,
+                unmatched: grouping.unmatched,
+                unmatchedAs: 'own-group',
+                patients: grouping.patients,
+              },
+            }
           : {}),
         seed: params.seed,
         train: split.train.length,

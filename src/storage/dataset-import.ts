@@ -1,10 +1,17 @@
 /**
  * The import pipeline shared by zip and folder sources: place each file (layout), read it, hash
  * it, drop exact duplicates, decode it once (two at a time) and append its pixels to the cache.
+ * A DICOM file leaves only de-identified traces: its pixels in the cache, a PNG of its 8-bit
+ * picture under kept/ (to build caches at other sizes), the keyed hash of its PatientID and the
+ * de-identified header subset in the manifest. Its own bytes are never kept.
  */
 import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { AppError, isAppError } from '../errors.ts';
-import { decodeXray } from '../imaging/decode.ts';
+import { decodeImage, deidentifiedPng, type DecodedImage, type DicomPolicy } from '../imaging/decode.ts';
+import { looksLikeDicom } from '../imaging/dicom/index.ts';
+import { writeFileDurable } from './atomic-file.ts';
 import { CacheWriter, removeFromCache } from './dataset-cache.ts';
 import { SKIP, type DatasetLayout } from './dataset-layout.ts';
 import type { DatasetImage, DatasetLimits, SkippedEntry } from './dataset-types.ts';
@@ -13,13 +20,25 @@ import type { SourceFile, VisitFile } from './source-files.ts';
 
 export const DECODE_POOL_WIDTH = 2;
 
+/** Folder (in a dataset folder) of the bytes kept in place of an image's source (DatasetImage.kept). */
+export const KEPT_DIR = 'kept';
+
+/** The relative path of an image's kept bytes: a de-identified PNG for DICOM, else the original's bytes. */
+export function keptPath(hash: string, dicom: boolean): string {
+  return `${KEPT_DIR}/${hash}${dicom ? '.png' : ''}`;
+}
+
 export interface ImportPlan {
   layout: DatasetLayout;
   size: number;
   maxPixels: number;
+  /** DICOM acceptance and the secret of the patient keys. */
+  dicom?: DicomPolicy;
   cacheFile: string;
+  /** The dataset folder being built (kept/ goes in it). */
+  datasetDir: string;
   walk(visit: VisitFile): Promise<void>;
-  /** Called, in order, for each image kept (folder imports copy the bytes aside). */
+  /** Called, in order, for each non-DICOM image kept (folder imports copy the bytes aside). */
   keep?(source: string, bytes: Buffer): Promise<void>;
   /** Called for a kept image removed again because its content turned up under another class. */
   unkeep?(source: string): Promise<void>;
@@ -52,7 +71,20 @@ export async function importImages(plan: ImportPlan): Promise<ImportResult> {
   const skipped: SkippedEntry[] = [];
   const seen = new Map<string, FirstSeen>();
   const writer = await CacheWriter.create(plan.cacheFile, plan.size);
-  const pool = new OrderedPool<Uint8Array>(DECODE_POOL_WIDTH);
+  const pool = new OrderedPool<DecodedImage>(DECODE_POOL_WIDTH);
+  let keptDirMade = false;
+
+  /** The de-identified copy of a DICOM image: a PNG of its 8-bit picture (decodes to the same model input). */
+  const keepDeidentified = async (hash: string, decoded: DecodedImage): Promise<string> => {
+    const png = await deidentifiedPng(decoded.dicom!);
+    if (!keptDirMade) {
+      await mkdir(path.join(plan.datasetDir, KEPT_DIR), { recursive: true });
+      keptDirMade = true;
+    }
+    const kept = keptPath(hash, true);
+    await writeFileDurable(path.join(plan.datasetDir, kept), png);
+    return kept;
+  };
 
   const visit = async (file: SourceFile): Promise<void> => {
     const place = file.problem ? { kind: 'skip' as const, ...file.problem } : plan.layout.place(file.path);
@@ -61,6 +93,10 @@ export async function importImages(plan: ImportPlan): Promise<ImportResult> {
       return;
     }
     const bytes = await file.read();
+    if (place.sniffDicom && !looksLikeDicom(bytes)) {
+      skipped.push({ source: file.path, code: SKIP.NOT_AN_IMAGE, reason: 'not an image (no image extension, and not DICOM)' });
+      return;
+    }
     const hash = sha256(bytes);
     const first = seen.get(hash);
     if (first) {
@@ -79,18 +115,24 @@ export async function importImages(plan: ImportPlan): Promise<ImportResult> {
     const entry: FirstSeen = { source: file.path, className: place.className };
     seen.set(hash, entry);
     await pool.submit(
-      () => decodeXray(bytes, plan.size, { maxPixels: plan.maxPixels }),
+      () => decodeImage(bytes, plan.size, { maxPixels: plan.maxPixels, ...(plan.dicom ? { dicom: plan.dicom } : {}) }),
       async (result) => {
         if (!result.ok) {
           skipped.push(decodeFailure(file.path, result.error));
           return;
         }
-        await writer.append(result.value);
+        const decoded = result.value;
+        await writer.append(decoded.pixels);
         entry.index = images.length;
         const image: DatasetImage = { hash, label: place.label, className: place.className, source: file.path };
         if (place.split) image.split = place.split;
+        if (decoded.dicom) {
+          if (decoded.dicom.patientKey !== null) image.patientKey = decoded.dicom.patientKey;
+          image.dicom = decoded.dicom.header;
+          image.kept = await keepDeidentified(hash, decoded);
+        }
         images.push(image);
-        await plan.keep?.(file.path, bytes);
+        if (!decoded.dicom) await plan.keep?.(file.path, bytes);
       },
     );
   };
@@ -115,7 +157,9 @@ export async function importImages(plan: ImportPlan): Promise<ImportResult> {
       code: SKIP.CONFLICTING_LABEL,
       reason: `same content as ${first.conflict.source} in class ${first.conflict.className}`,
     });
-    await plan.unkeep?.(first.source);
+    const kept = images[first.index]!.kept;
+    if (kept !== undefined) await rm(path.join(plan.datasetDir, kept), { force: true });
+    else await plan.unkeep?.(first.source);
   }
   if (drop.size === 0) return { images, skipped };
   await removeFromCache(plan.cacheFile, plan.size, images.length, drop);

@@ -1,7 +1,9 @@
 /**
  * Where an image sits in an uploaded dataset says its class and maybe its split:
- *   [any wrapper folders/] [train|val|validation|test/] CLASS/ file.(png|jpg|jpeg)
- * The class folder is the file's immediate parent. Pure: paths in, placements out.
+ *   [any wrapper folders/] [train|val|validation|test/] CLASS/ file.(png|jpg|jpeg|dcm|dicom)
+ * The class folder is the file's immediate parent. Files named as DICOM files often are, without
+ * an extension (IM000001) or after their UID (1.2.840.113619.2.55.3.4), are images when their
+ * content is DICOM (the import sniffs them). Pure: paths in, placements out.
  */
 import { AppError } from '../errors.ts';
 import type { SplitName } from '../ml/types.ts';
@@ -20,7 +22,8 @@ export const SKIP = {
 } as const;
 
 export type Placement =
-  | { kind: 'image'; className: string; label: 0 | 1; split?: SplitName }
+  /** sniffDicom: the name says nothing; the file is an image only if its content is DICOM. */
+  | { kind: 'image'; className: string; label: 0 | 1; split?: SplitName; sniffDicom?: true }
   | { kind: 'skip'; code: string; reason: string };
 
 export interface DatasetLayout {
@@ -41,7 +44,9 @@ const SPLITS: ReadonlyMap<string, SplitName> = new Map([
 ]);
 
 const SYSTEM_NAMES = new Set(['__macosx', 'thumbs.db', 'desktop.ini', 'ehthumbs.db']);
-const IMAGE_EXTENSIONS = /\.(png|jpe?g|jpe|jfif)$/i;
+const IMAGE_EXTENSIONS = /\.(png|jpe?g|jpe|jfif|dcm|dicom)$/i;
+/** The last part of a UID-like name: digits after the final dot. */
+const NUMERIC_EXTENSION = /\.\d+$/;
 
 function segmentsOf(path: string): string[] {
   return path.split('/').filter((s) => s !== '' && s !== '.');
@@ -54,6 +59,12 @@ export function isSystemPath(path: string): boolean {
 
 export function hasImageExtension(path: string): boolean {
   return IMAGE_EXTENSIONS.test(path);
+}
+
+/** A name DICOM files often have: no extension at all, or a UID (digits after the last dot). */
+export function maybeDicomName(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return name !== '' && name.toUpperCase() !== 'DICOMDIR' && (!name.includes('.') || NUMERIC_EXTENSION.test(name));
 }
 
 export function splitOf(folder: string | undefined): SplitName | undefined {
@@ -77,8 +88,13 @@ function whereOf(path: string): Where | undefined {
 
 function skipFor(path: string): Placement | undefined {
   if (isSystemPath(path)) return { kind: 'skip', code: SKIP.SYSTEM_FILE, reason: 'system file' };
-  if (!hasImageExtension(path)) return { kind: 'skip', code: SKIP.NOT_AN_IMAGE, reason: 'not an image' };
+  if (!hasImageExtension(path) && !maybeDicomName(path)) return { kind: 'skip', code: SKIP.NOT_AN_IMAGE, reason: 'not an image' };
   return undefined;
+}
+
+/** The image placement, marked for sniffing when only the content can say. */
+function imageAt(path: string, className: string, label: 0 | 1, split: SplitName | undefined): Placement {
+  return { kind: 'image', className, label, split, ...(hasImageExtension(path) ? {} : { sniffDicom: true as const }) };
 }
 
 function listCounts(counts: Map<string, { name: string; files: number }>): string {
@@ -123,7 +139,7 @@ function defaultLayout(imagePaths: readonly string[]): DatasetLayout {
       const where = whereOf(path);
       const name = where?.classFolder.toUpperCase();
       if (where && (name === negative || name === positive)) {
-        return { kind: 'image', className: name, label: name === positive ? 1 : 0, split: where.split };
+        return imageAt(path, name, name === positive ? 1 : 0, where.split);
       }
       return {
         kind: 'skip',
@@ -181,8 +197,8 @@ function configuredLayout(imagePaths: readonly string[], positiveClass: string):
       const where = whereOf(path);
       if (where && roots.has(where.root)) {
         const key = where.classFolder.toLowerCase();
-        if (key === positiveKey) return { kind: 'image', className: positive.name, label: 1, split: where.split };
-        if (key === negativeKey) return { kind: 'image', className: negative.name, label: 0, split: where.split };
+        if (key === positiveKey) return imageAt(path, positive.name, 1, where.split);
+        if (key === negativeKey) return imageAt(path, negative.name, 0, where.split);
       }
       return {
         kind: 'skip',
@@ -201,7 +217,7 @@ function configuredLayout(imagePaths: readonly string[], positiveClass: string):
 export function resolveLayout(paths: Iterable<string>, opts: { positiveClass?: string } = {}): DatasetLayout {
   const imagePaths = [...paths].filter((p) => !skipFor(p));
   if (imagePaths.length === 0) {
-    throw new AppError('DATASET_NO_IMAGES', 'no PNG or JPEG files found');
+    throw new AppError('DATASET_NO_IMAGES', 'no PNG, JPEG or DICOM files found');
   }
   return opts.positiveClass === undefined
     ? defaultLayout(imagePaths)

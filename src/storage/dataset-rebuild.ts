@@ -9,19 +9,38 @@ import { CacheWriter, cacheFileName } from './dataset-cache.ts';
 import { sha256, DECODE_POOL_WIDTH } from './dataset-import.ts';
 import type { DatasetLimits, DatasetManifest } from './dataset-types.ts';
 import { OrderedPool } from './ordered-pool.ts';
-import type { VisitFile } from './source-files.ts';
+import type { SourceFile, VisitFile } from './source-files.ts';
 import { safeEntryPath, walkZip } from './zip-entries.ts';
 
 export const SOURCE_ZIP = 'source.zip';
 export const SOURCE_DIR = 'source';
 
-/** Every file of the kept source, as the import saw it. */
+/** A file of the kept source; a kept copy names its image's hash (its bytes are not the original's). */
+type KeptVisit = (file: SourceFile & { keptHash?: string }) => Promise<void>;
+
+/**
+ * Every file of the kept source, as the import saw it: source.zip or source/ for the images kept
+ * there, then kept/ for those with their own kept bytes (DICOM's de-identified copies, and every
+ * image of an archive that held DICOM).
+ */
 function walkKeptSource(datasetDir: string, manifest: DatasetManifest, limits: DatasetLimits) {
-  if (manifest.source.kind === 'zip') {
-    return (visit: VisitFile) => walkZip(path.join(datasetDir, SOURCE_ZIP), limits, visit);
-  }
-  return async (visit: VisitFile) => {
-    for (const image of manifest.images) {
+  const keptFile = (image: DatasetManifest['images'][number]) => async (visit: KeptVisit) => {
+    const file = path.join(datasetDir, ...safeEntryPath(image.kept!).split('/'));
+    const read = () =>
+      readFile(file).catch((err: unknown) => {
+        throw new AppError('INTERNAL', `kept copy of ${manifest.id} lacks ${image.kept}`, undefined, { cause: err });
+      });
+    await visit({ path: image.source, size: 0, read, keptHash: image.hash });
+  };
+  const own = manifest.images.filter((img) => img.kept !== undefined);
+  const inSource = manifest.images.filter((img) => img.kept === undefined);
+  const source = async (visit: VisitFile) => {
+    if (inSource.length === 0) return;
+    if (manifest.source.kind === 'zip') return walkZip(path.join(datasetDir, SOURCE_ZIP), limits, visit);
+    await walkSourceFolder(visit);
+  };
+  const walkSourceFolder = async (visit: VisitFile) => {
+    for (const image of inSource) {
       const file = path.join(datasetDir, SOURCE_DIR, ...safeEntryPath(image.source).split('/'));
       const read = () =>
         readFile(file).catch((err: unknown) => {
@@ -29,6 +48,10 @@ function walkKeptSource(datasetDir: string, manifest: DatasetManifest, limits: D
         });
       await visit({ path: image.source, size: 0, read });
     }
+  };
+  return async (visit: KeptVisit) => {
+    await source(visit);
+    for (const image of own) await keptFile(image)(visit);
   };
 }
 
@@ -50,7 +73,7 @@ export async function rebuildCache(
     await walkKeptSource(datasetDir, manifest, limits)(async (file) => {
       if (file.problem || !wanted.has(file.path)) return;
       const bytes = await file.read();
-      const index = indexOf.get(sha256(bytes));
+      const index = indexOf.get(file.keptHash ?? sha256(bytes));
       if (index === undefined || filled.has(index)) return;
       filled.add(index);
       await pool.submit(

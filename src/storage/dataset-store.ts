@@ -5,6 +5,9 @@
  *   {id}/cache-{size}.u8   decoded pixels, image i at offset i*size*size
  *   {id}/source.zip        the imported archive (zip imports), kept to build caches at other sizes
  *   {id}/source/...        copies of the kept images (folder imports), same purpose
+ *   {id}/kept/{hash}[.png] what stands in for an image's source (DatasetImage.kept): a de-identified
+ *                          PNG of a DICOM file's picture, and, when an archive held DICOM files (and
+ *                          so is not kept: their headers carry patient data), the archive's other images
  * and `${dataDir}/uploads/` holds uploads streamed in before their import (uploads.ts).
  * An import is built in `.staging-{id}/`, flushed to disk and renamed into place when complete;
  * any failure removes it, so a half-made dataset is never visible.
@@ -20,7 +23,8 @@ import type { SplitName } from '../ml/types.ts';
 import { fsErrorCode, fsyncDir, moveIntoPlace, writeFileDurable } from './atomic-file.ts';
 import { cacheFileName, openCachedImages } from './dataset-cache.ts';
 import { isDatasetId, newDatasetId } from './dataset-ids.ts';
-import { checkCounts, importImages, type ImportPlan, type ImportResult } from './dataset-import.ts';
+import type { DicomPolicy } from '../imaging/decode.ts';
+import { checkCounts, importImages, KEPT_DIR, keptPath, sha256, type ImportPlan, type ImportResult } from './dataset-import.ts';
 import { resolveLayout, type DatasetLayout } from './dataset-layout.ts';
 import { rebuildCache, SOURCE_DIR, SOURCE_ZIP } from './dataset-rebuild.ts';
 import {
@@ -120,8 +124,11 @@ export function createDatasetStore(opts: {
   dataDir: string;
   limits?: Partial<DatasetLimits>;
   defaultSize?: number;
+  /** What DICOM files imports accept, and the secret of their patient keys (default: DicomPolicy's defaults). */
+  dicom?: DicomPolicy;
 }): DatasetStore {
   const limits = checkLimits({ ...DEFAULT_DATASET_LIMITS, ...opts.limits });
+  const dicom = opts.dicom ? { dicom: opts.dicom } : {};
   const defaultSize = checkSize(opts.defaultSize ?? 256);
   const root = path.resolve(opts.dataDir, 'datasets');
   const uploads = createUploadArea(path.resolve(opts.dataDir, 'uploads'));
@@ -221,6 +228,28 @@ export function createDatasetStore(opts: {
     if (move) await unlink(from);
   }
 
+  /**
+   * An archive that held DICOM files is not kept (their headers carry patient data): its other
+   * kept images are copied under kept/ instead, so every image has its kept bytes.
+   */
+  async function keepArchiveImages(zipPath: string, staging: string, result: ImportResult): Promise<void> {
+    const wanted = new Map(result.images.filter((img) => img.kept === undefined).map((img) => [img.hash, img]));
+    if (wanted.size === 0) return;
+    const sources = new Set([...wanted.values()].map((img) => img.source));
+    await mkdir(path.join(staging, KEPT_DIR), { recursive: true });
+    await walkZip(zipPath, limits, async (file) => {
+      if (file.problem || !sources.has(file.path)) return;
+      const bytes = await file.read();
+      const hash = sha256(bytes);
+      const image = wanted.get(hash);
+      if (!image || image.kept !== undefined) return;
+      image.kept = keptPath(hash, false);
+      await writeFileDurable(path.join(staging, image.kept), bytes);
+    });
+    const missing = [...wanted.values()].filter((img) => img.kept === undefined).length;
+    if (missing > 0) throw new AppError('INTERNAL', `${missing} images of the archive were not found again to keep`);
+  }
+
   /** `consume`: the file is an upload of ours, moved into the dataset on success and removed in any case. */
   async function importZip(zipPath: string, opts: ImportOptions, consume: boolean): Promise<DatasetManifest> {
     const absolute = path.resolve(zipPath);
@@ -235,12 +264,20 @@ export function createDatasetStore(opts: {
           layout,
           size,
           maxPixels: limits.maxImagePixels,
+          ...dicom,
           cacheFile: path.join(staging, cacheFileName(size)),
+          datasetDir: staging,
           walk: (visit) => walkZip(absolute, limits, visit),
         });
         const filename = opts.filename ?? path.basename(absolute);
+        // Counts first (a refused dataset costs no second walk); the manifest holds the same image objects.
         const manifest = manifestOf(id, name, size, layout, result, { kind: 'zip', bytes, filename });
-        await moveOrCopy(absolute, path.join(staging, SOURCE_ZIP), consume);
+        if (result.images.some((img) => img.dicom !== undefined)) {
+          await keepArchiveImages(absolute, staging, result);
+          await fsyncDir(path.join(staging, KEPT_DIR));
+        } else {
+          await moveOrCopy(absolute, path.join(staging, SOURCE_ZIP), consume);
+        }
         return manifest;
       });
     } finally {
@@ -271,7 +308,9 @@ export function createDatasetStore(opts: {
         layout,
         size,
         maxPixels: limits.maxImagePixels,
+        ...dicom,
         cacheFile: path.join(staging, cacheFileName(size)),
+        datasetDir: staging,
         walk: (visit) => walkDirectory(absolute, limits, visit),
         keep: async (source, data) => {
           const file = path.join(kept, ...source.split('/'));
@@ -286,6 +325,7 @@ export function createDatasetStore(opts: {
       };
       const result = await importImages(plan);
       for (const folder of folders) await fsyncDir(folder);
+      if (result.images.some((img) => img.kept !== undefined)) await fsyncDir(path.join(staging, KEPT_DIR));
       return manifestOf(id, name, size, layout, result, {
         kind: 'directory',
         bytes: scan.bytes,

@@ -1,3 +1,4 @@
+import type { DicomHeader } from '../imaging/dicom/index.ts';
 import type { ImageSource, SplitName } from '../ml/types.ts';
 
 export interface DatasetLimits {
@@ -25,6 +26,16 @@ export interface DatasetImage {
   source: string;
   /** From the archive layout (train/ val/ test/ folders), when it has one. */
   split?: SplitName;
+  /** DICOM: the keyed hash (HMAC) of PatientID, the patient group of the split; absent without a PatientID. */
+  patientKey?: string;
+  /** DICOM: the de-identified header subset (modality, view, pixel module, transfer syntax, VOI used). */
+  dicom?: DicomHeader;
+  /**
+   * Where (relative to the dataset folder) the bytes kept for building caches at other sizes are,
+   * when not in the kept source: a DICOM file's de-identified copy (a PNG of its 8-bit picture),
+   * or any image of an archive that held DICOM (whose archive is not kept).
+   */
+  kept?: string;
 }
 
 export interface SkippedEntry {

@@ -416,3 +416,25 @@ export async function dciodvfyErrors(bytes: Uint8Array): Promise<string[]> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Window Center 128 / Width 256 (LINEAR): 8-bit stored values map to themselves, so the output is the picture. */
+export const IDENTITY_WINDOW: readonly Element[] = Object.freeze([
+  { tag: tag(0x28, 0x1050), vr: 'DS', value: '128' },
+  { tag: tag(0x28, 0x1051), vr: 'DS', value: '256' },
+]);
+
+/**
+ * A CR X-ray of one patient: the planted PHI of PHI, but PatientID `patientId` and a SOPInstanceUID
+ * of its own (`instance`), an identity window (the 8-bit output is the picture itself).
+ */
+export function patientXray(patientId: string, instance: number, opts: XrayOptions = {}): XrayDicom {
+  return xrayDicom({
+    ...opts,
+    extra: [
+      ...IDENTITY_WINDOW,
+      { tag: tag(0x10, 0x0020), vr: 'LO', value: patientId },
+      { tag: tag(8, 0x0018), vr: 'UI', value: `${PHI.instanceUid}.${instance}` },
+      ...(opts.extra ?? []),
+    ],
+  });
+}

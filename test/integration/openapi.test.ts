@@ -268,12 +268,12 @@ describe('openapi.yaml is the contract of the running app', () => {
       ['post', '/v1/explain', false],
     ] as const) {
       const content = op(method, p).requestBody!.content;
-      expect(Object.keys(content).sort(), p).toEqual(['application/json', 'image/jpeg', 'image/png', 'multipart/form-data']);
+      expect(Object.keys(content).sort(), p).toEqual(['application/dicom', 'application/json', 'image/jpeg', 'image/png', 'multipart/form-data']);
       const form = content['multipart/form-data']!.schema as Form;
       expect(form.required, p).toEqual(['image']);
       const image = form.properties!.image!;
       expect(many ? image.items?.format : image.format, p).toBe('binary');
-      for (const raw of ['image/png', 'image/jpeg']) expect((content[raw]!.schema as Form).format, `${p} ${raw}`).toBe('binary');
+      for (const raw of ['image/png', 'image/jpeg', 'application/dicom']) expect((content[raw]!.schema as Form).format, `${p} ${raw}`).toBe('binary');
     }
 
     const success = (method: string, p: string, status = '200') => Object.keys(op(method, p).responses[status]!.content ?? {});

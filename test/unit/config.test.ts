@@ -34,6 +34,24 @@ describe('loadConfig', () => {
     expect(c.apiKeys.size).toBe(0);
   });
 
+  it('reads the DICOM settings: modalities (or * for any), lateral and multi-frame refusals, the key secret', () => {
+    expect(loadConfig({}).dicom).toEqual({ modalities: ['CR', 'DX'], refuseLateral: false, strictSingleFrame: false, keySecret: undefined });
+    const c = loadConfig({
+      DICOM_MODALITIES: ' DX, CR ,MG,DX',
+      DICOM_REFUSE_LATERAL: 'true',
+      DICOM_STRICT_SINGLE_FRAME: 'yes',
+      DICOM_KEY_SECRET: 'a-secret-of-16-bytes+',
+    });
+    expect(c.dicom).toEqual({ modalities: ['DX', 'CR', 'MG'], refuseLateral: true, strictSingleFrame: true, keySecret: 'a-secret-of-16-bytes+' });
+    expect(loadConfig({ DICOM_MODALITIES: '*' }).dicom.modalities).toBeNull();
+    expect(configError({ DICOM_MODALITIES: 'cr' }).variable).toBe('DICOM_MODALITIES');
+    expect(configError({ DICOM_MODALITIES: ',' }).variable).toBe('DICOM_MODALITIES');
+    expect(configError({ DICOM_REFUSE_LATERAL: 'maybe' }).variable).toBe('DICOM_REFUSE_LATERAL');
+    const short = configError({ DICOM_KEY_SECRET: 'too-short' });
+    expect(short.variable).toBe('DICOM_KEY_SECRET');
+    expect(short.message).not.toContain('too-short'); // a secret is never echoed
+  });
+
   it('is frozen', () => {
     const c = loadConfig({});
     expect(Object.isFrozen(c)).toBe(true);

@@ -46,7 +46,11 @@ export default async function datasetsRoutes(fastify: FastifyInstance, opts: { d
       description:
         'Streams the archive to disk (limit UPLOAD_LIMIT, default 2 GiB), checks every entry (path, type, size, ' +
         'decodability), decodes each image once into the dataset cache and answers with the counts per class and ' +
-        'split and the skipped entries with their reasons. Nothing is left on disk when the upload is refused.',
+        'split and the skipped entries with their reasons. Nothing is left on disk when the upload is refused. ' +
+        'Images are PNG, JPEG or DICOM (.dcm, .dicom, or files without an extension or named after their UID whose ' +
+        'content is DICOM). Of a DICOM file only the 8-bit picture (in the cache, and as a de-identified PNG to ' +
+        'rebuild caches at other sizes), the keyed hash of its PatientID (the patient group of the split) and a ' +
+        'de-identified header subset are kept; the archive itself is then not kept.',
       operationId: 'createDataset',
       response: {
         201: { ...DatasetCreated, headers: { location: Type.String({ examples: [`/v1/datasets/${EXAMPLE_DATASET_ID}`] }) } },
@@ -68,7 +72,7 @@ export default async function datasetsRoutes(fastify: FastifyInstance, opts: { d
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: `${EXPECTED_FORM}; got application/json` },
           422: [
             { code: 'DATASET_ONE_CLASS', message: 'found one class only: PNEUMONIA (4273 files); a dataset needs both NORMAL and PNEUMONIA' },
-            { code: 'DATASET_NO_IMAGES', message: 'no PNG or JPEG files found' },
+            { code: 'DATASET_NO_IMAGES', message: 'no PNG, JPEG or DICOM files found' },
           ],
         }),
       },

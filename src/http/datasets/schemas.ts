@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DATASET_NAME_MAX_LENGTH } from '../../domain/datasets.ts';
 import { EXAMPLE_DATASET_ID, EXAMPLE_TIMES } from '../schemas/examples.ts';
 import { DatasetId } from '../schemas/ids.ts';
@@ -46,12 +46,42 @@ export const SkippedEntry = Type.Object({
   reason: Type.String(),
 });
 
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/** What the manifest keeps of a DICOM file's header: a de-identified subset (no names, ids, dates, instance UIDs). */
+export const DicomHeaderSubset = Type.Object(
+  {
+    modality: Nullable(Type.String()),
+    viewPosition: Nullable(Type.String()),
+    bodyPartExamined: Nullable(Type.String()),
+    photometricInterpretation: Type.String(),
+    rows: Count,
+    columns: Count,
+    bitsAllocated: Count,
+    bitsStored: Count,
+    signed: Type.Boolean(),
+    numberOfFrames: Count,
+    transferSyntaxUid: Type.String(),
+    transferSyntax: Type.String(),
+    lossyTransferSyntax: Type.Boolean(),
+    lossyImageCompression: Type.Boolean(),
+    sopClassUid: Nullable(Type.String({ description: 'Standard SOP class UIDs only' })),
+    sopClass: Nullable(Type.String()),
+    voi: Type.String({ description: 'The VOI transformation that made the 8-bit picture' }),
+  },
+  { description: 'DICOM images only: the de-identified header subset' },
+);
+
 export const DatasetImage = Type.Object({
   hash: Type.String(),
   label: Type.Integer({ minimum: 0, maximum: 1 }),
   className: Type.String(),
   source: Type.String(),
   split: Type.Optional(Type.Union([Type.Literal('train'), Type.Literal('validation'), Type.Literal('test')])),
+  patientKey: Type.Optional(
+    Type.String({ description: 'DICOM images only: keyed hash (HMAC-SHA256, 128 bits) of PatientID, the patient group of the split' }),
+  ),
+  dicom: Type.Optional(DicomHeaderSubset),
 });
 
 export const DatasetDetail = Type.Object({

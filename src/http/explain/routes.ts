@@ -114,7 +114,7 @@ export default async function explainRoutes(fastify: FastifyInstance, opts: { de
       tags: ['predict'],
       summary: 'Explain one prediction with a Grad-CAM heat map',
       description:
-        'Same inputs as POST /v1/predict, exactly one image. Answers image/png (the heat map blended over the ' +
+        'Same inputs as POST /v1/predict (PNG, JPEG or DICOM), exactly one image. Answers image/png (the heat map blended over the ' +
         'X-ray, with the prediction in X-Model-Name, X-Model-Version, X-Probability, X-Label and X-Threshold ' +
         'headers) when the Accept header prefers image/png; otherwise JSON with the PNG in base64. `model` ' +
         'chooses the model (default: the default model), `version`/`alias` the version.',
@@ -153,11 +153,13 @@ export default async function explainRoutes(fastify: FastifyInstance, opts: { de
           413: { code: 'IMAGE_TOO_LARGE', message: 'image: image is 12000x9000 (108.0 megapixels); the limit is 100.0 megapixels', details: { index: 0 } },
           415: [
             IMAGE_ERRORS[415][0]!,
-            { code: 'UNSUPPORTED_IMAGE_FORMAT', message: 'image: not a PNG or JPEG image (looks like DICOM)', details: { index: 0 } },
+            { code: 'UNSUPPORTED_IMAGE_FORMAT', message: 'image: not a PNG, JPEG or DICOM image (looks like TIFF)', details: { index: 0 } },
+            { code: 'DICOM_TRANSFER_SYNTAX_UNSUPPORTED', message: 'image: transfer syntax 1.2.840.10008.1.2.2 (Explicit VR Big Endian (retired)) in (0002,0010) TransferSyntaxUID is not supported', details: { index: 0 } },
           ],
           422: [
             { code: 'IMAGE_TRUNCATED', message: 'image: PNG image is truncated (vipspng: libpng read error)', details: { index: 0 } },
             { code: 'IMAGE_CORRUPT', message: 'image: JPEG image is corrupt (Input buffer has corrupt header: VipsJpeg: premature end of JPEG image)', details: { index: 0 } },
+            { code: 'DICOM_VIEW_NOT_ACCEPTED', message: 'image: (0018,5101) ViewPosition LL is a lateral view; frontal (PA, AP) views are read', details: { index: 0 } },
           ],
           503: IMAGE_ERRORS[503],
         }),

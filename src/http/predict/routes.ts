@@ -24,11 +24,15 @@ const ERRORS = errorResponses({
   ...IMAGE_ERRORS,
 });
 const DESCRIPTION =
-  'Pneumonia probability for each image. Send images as multipart/form-data `image` parts (one or more), ' +
-  'as one raw image/png or image/jpeg body, or as JSON {"images": [base64, ...]}. Choose the version with ' +
-  '`version` or `alias`; otherwise the `production` alias serves, else the latest version. ' +
-  'Bad images are answered 415 (not PNG/JPEG), 422 (empty, truncated, corrupt, zero-size) or 413 (too many ' +
-  'pixels) with the index of the failing image in error.details.index; 503 with Retry-After while no version exists.';
+  'Pneumonia probability for each image (PNG, JPEG or DICOM). Send images as multipart/form-data `image` parts (one or more), ' +
+  'as one raw image/png, image/jpeg or application/dicom body, or as JSON {"images": [base64, ...]}. DICOM: Part 10 files ' +
+  '(or bare little-endian data sets) of the accepted modalities (DICOM_MODALITIES, default CR and DX), greyscale, the first ' +
+  'frame of multi-frame objects, through their Modality and VOI LUTs to 8 bits, then the same preprocessing as PNG. ' +
+  'Choose the version with `version` or `alias`; otherwise the `production` alias serves, else the latest version. ' +
+  'Bad images are answered 415 (not PNG/JPEG/DICOM, or an unsupported DICOM transfer syntax, named), 422 (empty, truncated, ' +
+  'corrupt, zero-size; DICOM objects that are not images, or of a refused modality, view or frame count, naming the attribute) ' +
+  'or 413 (too many pixels, or too costly to decode) with the index of the failing image in error.details.index; 503 with ' +
+  'Retry-After while no version exists.';
 
 /**
  * POST /v1/predict (the default model), POST /v1/models/:name/predict, and POST /predict (the same

@@ -63,9 +63,14 @@ export const IMAGE_ERRORS = {
     {
       code: 'UNSUPPORTED_MEDIA_TYPE',
       message:
-        'Content-Type text/plain is not accepted here; send multipart/form-data (image parts), image/png, image/jpeg or application/json {"images": [base64, ...]}',
+        'Content-Type text/plain is not accepted here; send multipart/form-data (image parts), image/png, image/jpeg, application/dicom or application/json {"images": [base64, ...]}',
     },
-    { code: 'UNSUPPORTED_IMAGE_FORMAT', message: 'image 0: not a PNG or JPEG image (looks like DICOM)', details: { index: 0 } },
+    { code: 'UNSUPPORTED_IMAGE_FORMAT', message: 'image 0: not a PNG, JPEG or DICOM image (looks like TIFF)', details: { index: 0 } },
+    {
+      code: 'DICOM_TRANSFER_SYNTAX_UNSUPPORTED',
+      message: 'image 0: transfer syntax 1.2.840.10008.1.2.4.201 (High-Throughput JPEG 2000 (Lossless Only)) in (0002,0010) TransferSyntaxUID is not supported',
+      details: { index: 0 },
+    },
   ],
   422: [
     {
@@ -75,6 +80,8 @@ export const IMAGE_ERRORS = {
     },
     { code: 'IMAGE_CORRUPT', message: 'image 0: PNG image is corrupt (Input buffer has corrupt header)', details: { index: 0 } },
     { code: 'IMAGE_EMPTY', message: 'image 0: image is empty (0 bytes)', details: { index: 0 } },
+    { code: 'DICOM_MODALITY_NOT_ACCEPTED', message: 'image 1: (0008,0060) Modality CT is not accepted; accepted: CR, DX', details: { index: 1 } },
+    { code: 'DICOM_NOT_AN_IMAGE', message: 'image 0: (0008,0016) SOPClassUID 1.2.840.10008.5.1.4.1.1.88.11 (Basic Text SR) is not an image', details: { index: 0 } },
   ],
   503: { code: 'NO_MODEL', message: `Model '${EXAMPLE_MODEL}' has no versions yet`, details: { name: EXAMPLE_MODEL } },
 } satisfies Record<number, ErrorExample | ErrorExample[]>;

@@ -90,6 +90,14 @@ export function keyOf(secret: Uint8Array, purpose: string, value: string | undef
 
 const REDACTED = '[DICOM UIDs redacted: for building the result only]';
 
+/** The four UIDs as plain values: what a decoding thread hands back to build ResultOnlyUids again. */
+export interface ResultUidValues {
+  readonly study: string | null;
+  readonly series: string | null;
+  readonly instance: string | null;
+  readonly sopClass: string | null;
+}
+
 /**
  * The object's own UIDs, needed to build a result that references it (FHIR ImagingStudy, DICOM SR).
  * FOR BUILDING THE RESULT ONLY: never store or log them. They are reachable only through the
@@ -101,11 +109,20 @@ export class ResultOnlyUids {
   readonly #instance: string | null;
   readonly #sopClass: string | null;
 
-  constructor(ds: DataSet) {
-    this.#study = text(ds, TAGS.studyInstanceUid) ?? null;
-    this.#series = text(ds, TAGS.seriesInstanceUid) ?? null;
-    this.#instance = text(ds, TAGS.sopInstanceUid) ?? null;
-    this.#sopClass = text(ds, TAGS.sopClassUid) ?? null;
+  constructor(source: DataSet | ResultUidValues) {
+    const values: ResultUidValues =
+      'elements' in source
+        ? {
+            study: text(source, TAGS.studyInstanceUid) ?? null,
+            series: text(source, TAGS.seriesInstanceUid) ?? null,
+            instance: text(source, TAGS.sopInstanceUid) ?? null,
+            sopClass: text(source, TAGS.sopClassUid) ?? null,
+          }
+        : source;
+    this.#study = values.study;
+    this.#series = values.series;
+    this.#instance = values.instance;
+    this.#sopClass = values.sopClass;
   }
 
   studyInstanceUid(): string | null {
@@ -122,6 +139,11 @@ export class ResultOnlyUids {
 
   sopClassUid(): string | null {
     return this.#sopClass;
+  }
+
+  /** The plain values, to pass them across a thread boundary (postMessage); never to store or log. */
+  values(): ResultUidValues {
+    return { study: this.#study, series: this.#series, instance: this.#instance, sopClass: this.#sopClass };
   }
 
   toJSON(): string {

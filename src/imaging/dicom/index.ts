@@ -8,16 +8,17 @@
 import { AppError, isAppError } from '../../errors.ts';
 import { deidentifiedHeader, keyOf, ResultOnlyUids, secretBytes, type DicomHeader } from './deidentify.ts';
 import { decodeFrame } from './frames.ts';
-import { readImagePixel } from './image-pixel.ts';
+import { readImagePixel, type ImagePixel } from './image-pixel.ts';
 import { storedValues, toGreyscale } from './lut.ts';
-import { parseDicomBytes, parseFailure, text } from './parse.ts';
+import { parseDicomBytes, parseDicomHeader, parseFailure, text, type DataSet } from './parse.ts';
 import { checkModality, checkPixelData, checkSopClass, checkViewPosition, DEFAULT_MODALITIES } from './policy.ts';
 import { TAGS } from './tags.ts';
+import type { Codec, TransferSyntax } from './transfer-syntax.ts';
 
 export { looksLikeDicom } from './parse.ts';
 export { SUPPORTED_TRANSFER_SYNTAXES, type TransferSyntax } from './transfer-syntax.ts';
 export { DEFAULT_MODALITIES, LATERAL_VIEW_POSITIONS } from './policy.ts';
-export { KEY_HEX_DIGITS, ResultOnlyUids, type DicomHeader } from './deidentify.ts';
+export { KEY_HEX_DIGITS, ResultOnlyUids, type DicomHeader, type ResultUidValues } from './deidentify.ts';
 export type { VoiKind } from './lut.ts';
 
 export const DICOM_DEFAULT_MAX_PIXELS = 100_000_000;
@@ -33,6 +34,23 @@ export interface DicomDecodeOptions {
   refuseLateral?: boolean;
   /** Refuse multi-frame objects (422) instead of reading their first frame. Default false. */
   strictSingleFrame?: boolean;
+  /**
+   * Called with the declared shape once every attribute is checked, before any pixel is decoded;
+   * throw to refuse (e.g. the decode would cost more memory than allowed).
+   */
+  beforeDecode?: (shape: DicomShape) => void;
+}
+
+/** What decoding the object involves, from its header: the input of a memory estimate. */
+export interface DicomShape {
+  rows: number;
+  columns: number;
+  frames: number;
+  bitsAllocated: 8 | 16;
+  codec: Codec;
+  deflated: boolean;
+  /** Bytes of the whole file. */
+  fileBytes: number;
 }
 
 export interface DicomImage {
@@ -59,6 +77,50 @@ function asDataError(err: unknown): AppError {
   return parseFailure(err, 'data set');
 }
 
+type Policy = Omit<DicomDecodeOptions, 'keySecret' | 'beforeDecode'>;
+
+/** Every check that needs no pixel: SOP class, PixelData, modality, view, Image Pixel module, frames. */
+function acceptedImage(ds: DataSet, opts: Policy, maxPixels: number): ImagePixel {
+  checkSopClass(ds);
+  checkPixelData(ds);
+  checkModality(ds, opts.modalities === undefined ? DEFAULT_MODALITIES : opts.modalities);
+  checkViewPosition(ds, opts.refuseLateral ?? false);
+  const image = readImagePixel(ds, maxPixels);
+  if (image.frames > 1 && opts.strictSingleFrame) {
+    throw new AppError('DICOM_MULTI_FRAME', `${TAGS.numberOfFrames.label} is ${image.frames}; single-frame images only`);
+  }
+  return image;
+}
+
+function shapeOf(image: ImagePixel, syntax: TransferSyntax, fileBytes: number): DicomShape {
+  return {
+    rows: image.rows,
+    columns: image.columns,
+    frames: image.frames,
+    bitsAllocated: image.bitsAllocated,
+    codec: syntax.codec,
+    deflated: syntax.deflated === true,
+    fileBytes,
+  };
+}
+
+/** Bytes of the file (and of an inflated data set) inspectDicom reads at most. */
+export const DICOM_HEADER_READ_BYTES = 1 << 20;
+
+/**
+ * The header checks of decodeDicom from the first DICOM_HEADER_READ_BYTES only, cheap enough for
+ * the event loop: throws the same refusals (transfer syntax, SOP class, modality, view, frames,
+ * pixel limit, Image Pixel module), returns the shape to estimate the decode's cost, or undefined
+ * when the header does not end within the bytes read (or does not parse: decodeDicom then says why).
+ */
+export function inspectDicom(bytes: Uint8Array, opts: Policy = {}): DicomShape | undefined {
+  if (bytes.length === 0) throw new AppError('IMAGE_EMPTY', 'DICOM file is empty (0 bytes)');
+  const header = parseDicomHeader(bytes, DICOM_HEADER_READ_BYTES);
+  if (!header?.complete) return undefined;
+  const image = acceptedImage(header.dataSet, opts, opts.maxPixels ?? DICOM_DEFAULT_MAX_PIXELS);
+  return shapeOf(image, header.syntax, bytes.length);
+}
+
 export async function decodeDicom(bytes: Uint8Array, opts: DicomDecodeOptions): Promise<DicomImage> {
   const secret = secretBytes(opts.keySecret);
   const maxPixels = opts.maxPixels ?? DICOM_DEFAULT_MAX_PIXELS;
@@ -66,14 +128,8 @@ export async function decodeDicom(bytes: Uint8Array, opts: DicomDecodeOptions): 
   try {
     // Deflated data sets inflate to at most one 16-bit frame at the pixel limit plus headers.
     const { dataSet: ds, syntax } = parseDicomBytes(bytes, maxPixels * 2 + (1 << 20));
-    checkSopClass(ds);
-    checkPixelData(ds);
-    checkModality(ds, opts.modalities === undefined ? DEFAULT_MODALITIES : opts.modalities);
-    checkViewPosition(ds, opts.refuseLateral ?? false);
-    const image = readImagePixel(ds, maxPixels);
-    if (image.frames > 1 && opts.strictSingleFrame) {
-      throw new AppError('DICOM_MULTI_FRAME', `${TAGS.numberOfFrames.label} is ${image.frames}; single-frame images only`);
-    }
+    const image = acceptedImage(ds, opts, maxPixels);
+    opts.beforeDecode?.(shapeOf(image, syntax, bytes.length));
     const samples = await decodeFrame(ds, image, syntax, 0);
     const { pixels, voi } = toGreyscale(storedValues(samples, image), ds, image);
     return {

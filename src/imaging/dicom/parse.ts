@@ -4,7 +4,7 @@
  * Everything dicom-parser throws (strings, objects, errors) becomes a typed 4xx.
  */
 import { createRequire } from 'node:module';
-import { inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import type * as DicomParserModule from 'dicom-parser';
 import { AppError, isAppError } from '../../errors.ts';
 import { TAGS, type Tag } from './tags.ts';
@@ -114,7 +114,14 @@ function metaSyntax(bytes: Uint8Array): TransferSyntax {
   return syntax;
 }
 
-export function parseDicomBytes(bytes: Uint8Array, maxInflatedBytes: number): Parsed {
+interface ParseOptions {
+  /** Inflates the deflated data set (the whole of it, or a bounded prefix for a header read). */
+  inflate: (whole: Uint8Array, position: number) => Uint8Array;
+  /** Stop at the PixelData element (its value is not read). */
+  untilPixelData?: boolean;
+}
+
+function parseWith(bytes: Uint8Array, opts: ParseOptions): Parsed {
   let input = bytes;
   let bare: 'explicit' | 'implicit' | undefined;
   if (!hasPrefix(bytes)) {
@@ -134,12 +141,61 @@ export function parseDicomBytes(bytes: Uint8Array, maxInflatedBytes: number): Pa
   try {
     const dataSet = dicomParser.parseDicom(input, {
       ...(bare ? { TransferSyntaxUID: syntax.uid } : {}),
-      inflater: inflater(maxInflatedBytes),
+      ...(opts.untilPixelData ? { untilTag: TAGS.pixelData.key } : {}),
+      inflater: opts.inflate,
     } as DicomParserModule.ParseDicomOptions);
     return { dataSet, syntax };
   } catch (err) {
     throw parseFailure(err, 'data set');
   }
+}
+
+export function parseDicomBytes(bytes: Uint8Array, maxInflatedBytes: number): Parsed {
+  return parseWith(bytes, { inflate: inflater(maxInflatedBytes) });
+}
+
+/** Inflates at most `maxOutput` bytes from the first `maxInput` deflated bytes (a truncated stream is fine). */
+function prefixInflater(maxInput: number, maxOutput: number) {
+  return (whole: Uint8Array, position: number): Uint8Array => {
+    let inflated: Buffer;
+    try {
+      inflated = inflateRawSync(whole.subarray(position, position + maxInput), {
+        finishFlush: zlibConstants.Z_SYNC_FLUSH,
+        maxOutputLength: maxOutput,
+      });
+    } catch (err) {
+      throw new AppError('IMAGE_CORRUPT', `deflated DICOM data set does not inflate (${parserMessage(err)})`, undefined, { cause: err });
+    }
+    const out = new Uint8Array(position + inflated.length);
+    out.set(whole.subarray(0, position));
+    out.set(inflated, position);
+    return out;
+  };
+}
+
+export interface HeaderParse extends Parsed {
+  /** The parse reached PixelData: every attribute before it is in the data set. */
+  complete: boolean;
+}
+
+/**
+ * The data set up to (not including the value of) PixelData, read from at most `maxBytes` of the
+ * file, and of the inflated data set when it is deflated: a cost bounded by maxBytes whatever the
+ * file holds. Throws the 415 of an unsupported transfer syntax; any other failure may come from the
+ * cut and says nothing about the file (the full decode decides).
+ */
+export function parseDicomHeader(bytes: Uint8Array, maxBytes: number): HeaderParse | undefined {
+  let parsed: Parsed;
+  try {
+    parsed = parseWith(bytes.length > maxBytes ? bytes.subarray(0, maxBytes) : bytes, {
+      inflate: prefixInflater(maxBytes, maxBytes),
+      untilPixelData: true,
+    });
+  } catch (err) {
+    if (isAppError(err) && err.code === 'DICOM_TRANSFER_SYNTAX_UNSUPPORTED') throw err;
+    return undefined;
+  }
+  return { ...parsed, complete: parsed.dataSet.elements[TAGS.pixelData.key] !== undefined };
 }
 
 // Attribute reading. Values come from untrusted bytes, so every accessor returns undefined for

@@ -82,10 +82,22 @@ describe('resolveLayout', () => {
       expect(skip(p)).toEqual({ kind: 'skip', code: SKIP.SYSTEM_FILE, reason: 'system file' });
     }
     expect(skip('NORMAL/notes.txt')).toEqual({ kind: 'skip', code: SKIP.NOT_AN_IMAGE, reason: 'not an image' });
-    expect(skip('NORMAL/scan.dcm').code).toBe(SKIP.NOT_AN_IMAGE);
+    expect(skip('NORMAL/notes.json').code).toBe(SKIP.NOT_AN_IMAGE);
+    expect(skip('NORMAL/DICOMDIR').code).toBe(SKIP.NOT_AN_IMAGE);
     expect(skip('readme.png').code).toBe(SKIP.NOT_IN_CLASS_FOLDER);
     expect(skip('COVID/c.png').code).toBe(SKIP.NOT_IN_CLASS_FOLDER);
     expect(skip('train/c.png').code).toBe(SKIP.NOT_IN_CLASS_FOLDER);
+  });
+
+  it('takes .dcm/.dicom files as images, and files named as DICOM files often are (no extension, a UID) when their content is DICOM', () => {
+    const layout = resolveLayout(['NORMAL/a.dcm', 'PNEUMONIA/IM000001', 'PNEUMONIA/1.2.840.113619.2.55.3.4']);
+    expect(layout.place('NORMAL/a.dcm')).toEqual(image('NORMAL', 0));
+    expect(layout.place('NORMAL/b.DICOM')).toEqual(image('NORMAL', 0));
+    expect(layout.place('PNEUMONIA/IM000001')).toEqual({ ...image('PNEUMONIA', 1), sniffDicom: true });
+    expect(layout.place('PNEUMONIA/1.2.840.113619.2.55.3.4')).toEqual({ ...image('PNEUMONIA', 1), sniffDicom: true });
+    expect(layout.place('PNEUMONIA/scan.v2').kind).toBe('skip');
+    // Only DICOM-named files still make a two-class layout.
+    expect(resolveLayout(['x/NORMAL/IM1', 'x/PNEUMONIA/IM2']).classNames).toEqual(['NORMAL', 'PNEUMONIA']);
   });
 
   it('takes other class names when the positive class is configured', () => {
