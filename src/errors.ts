@@ -62,8 +62,15 @@ export const ERROR_CATALOGUE = {
   DICOM_MODALITY_NOT_ACCEPTED: 422,
   DICOM_VIEW_NOT_ACCEPTED: 422,
   DICOM_MULTI_FRAME: 422,
+  // 422: a DICOM object without (or with a malformed) Study, Series or SOP Instance UID or SOP Class UID cannot be referenced by a result
+  DICOM_UID_MISSING: 422,
   // 400: a training request's groupPattern is unsafe, too long, malformed or lacks exactly one capture group
   INVALID_GROUP_PATTERN: 400,
+  // Results of DICOM analyses (GET /v1/results/{id}, STOW-RS): unknown or expired id; an Accept the
+  // result has no representation for; results need RESULTS_KEY_SECRET (their UIDs are kept encrypted)
+  RESULT_NOT_FOUND: 404,
+  NOT_ACCEPTABLE: 406,
+  RESULTS_NOT_CONFIGURED: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
