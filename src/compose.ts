@@ -10,14 +10,19 @@ import type { EngineInfo } from './ml/engine.ts';
 import { closeRedis, createRedis, redisFactory } from './queue/connection.ts';
 import { createModelEventSubscriber } from './queue/model-event-subscriber.ts';
 import { publishModelEvent } from './queue/model-events.ts';
+import { createResultForwarder } from './queue/result-forward-queue.ts';
 import { createTrainingQueue } from './queue/training-queue.ts';
 import { createDatasetService } from './services/datasets.ts';
 import { createHealthService } from './services/health.ts';
 import { createModelService } from './services/models.ts';
 import { createPredictionService } from './services/predictions.ts';
+import { classNamesOf, createResultService } from './services/results.ts';
+import { createStowClient } from './services/stow-client.ts';
 import { createTrainingJobService } from './services/training-jobs.ts';
 import { createDatasetStore } from './storage/dataset-store.ts';
+import { createModelFingerprints } from './storage/model-fingerprint.ts';
 import { createModelRegistry } from './storage/model-registry.ts';
+import { createResultStore } from './storage/result-store.ts';
 
 export interface ComposedApi {
   readonly deps: AppDeps;
@@ -49,6 +54,41 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
     modelEvents: createModelEventSubscriber({ redis: redisFor, prefix: config.queuePrefix, logger: predictionsLog }),
     logger: predictionsLog,
   });
+  // DICOM results: encrypted on DATA_DIR (only with RESULTS_KEY_SECRET); every SR to the PACS of
+  // RESULTS_DICOMWEB_URL through the results-forward queue, whose worker runs here, in the api.
+  const resultsLog = log.child({ part: 'results' });
+  const { keySecret, dicomwebUrl } = config.results;
+  const fingerprints = createModelFingerprints({ dataDir: config.dataDir });
+  const forwarder =
+    keySecret && dicomwebUrl
+      ? createResultForwarder({
+          redis: redisFor,
+          prefix: config.queuePrefix,
+          attempts: config.results.forwardAttempts,
+          backoffMs: config.results.forwardBackoffMs,
+          logger: resultsLog,
+        })
+      : null;
+  const results = createResultService({
+    keySecret,
+    store: keySecret
+      ? createResultStore({
+          dataDir: config.dataDir,
+          secret: keySecret,
+          onUnreadable: (resultId, reason) => resultsLog.warn({ resultId, reason }, 'a result file does not open'),
+        })
+      : null,
+    predictions,
+    versionFacts: async (name, version) => {
+      const [contentHash, info] = await Promise.all([fingerprints(name, version), registry.getVersion(name, version)]);
+      return { contentHash, classNames: classNamesOf(info.metadata) };
+    },
+    forwarder,
+    storeToPacs: forwarder && dicomwebUrl ? createStowClient({ root: dicomwebUrl }) : null,
+    maxPixels: config.limits.imagePixels,
+    retentionDays: config.results.retentionDays,
+    logger: resultsLog,
+  });
   const deps: AppDeps = {
     config,
     engine,
@@ -66,6 +106,7 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
     jobs,
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers(), logger: log }),
     metrics,
+    results,
   };
   return {
     deps,
@@ -76,9 +117,11 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger): Com
       });
       if (removed > 0) log.info({ removed }, 'removed leftovers of interrupted model publishes');
       await predictions.start();
+      await results.start();
+      forwarder?.startWorker((id) => results.forward(id), (err) => results.isPermanentForwardError(err));
     },
     async close() {
-      const closed = await Promise.allSettled([predictions.close(), jobs.close()]);
+      const closed = await Promise.allSettled([predictions.close(), jobs.close(), results.close(), forwarder?.close()]);
       for (const c of closed) if (c.status === 'rejected') log.error({ err: c.reason as unknown }, 'error while closing a service');
       await closeRedis(redis);
     },

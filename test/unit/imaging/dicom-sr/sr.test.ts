@@ -158,7 +158,7 @@ describe('the source reference', () => {
 
 describe('values', () => {
   it('writes decimal strings of at most 16 characters', () => {
-    for (const v of [0, 1, 0.5, 0.8734211921691895, 1e-9, 0.999999999999999, 0.1234567890123456789]) {
+    for (const v of [0, 1, 0.5, 0.8734211921691895, 1e-9, 0.999999999999999, 0.123456789012345]) {
       const s = decimalString(v);
       expect(s.length).toBeLessThanOrEqual(16);
       expect(Math.abs(Number(s) - v)).toBeLessThan(1e-12 + Math.abs(v) * 1e-12);
