@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import datasetsRoutes from './http/datasets/routes.ts';
+import dicomwebRoutes, { type DicomwebRouteDeps } from './http/dicomweb/routes.ts';
 import docsRoutes from './http/docs/routes.ts';
 import evaluationsRoutes, { type EvaluationRouteDeps } from './http/evaluations/routes.ts';
 import explainRoutes from './http/explain/routes.ts';
@@ -16,6 +17,7 @@ import { metricsHookPlugin } from './http/plugins/metrics-hook.ts';
 import { requestContextPlugin, requestId } from './http/plugins/request-context.ts';
 import { sharedPlugin } from './http/plugins/shared.ts';
 import predictRoutes, { type PredictRouteDeps } from './http/predict/routes.ts';
+import resultRoutes, { type ResultRouteDeps } from './http/results/routes.ts';
 import { formatValidationErrors, typeboxValidator } from './http/schemas/validator.ts';
 import trainingJobsRoutes, { type TrainingJobRouteDeps } from './http/training-jobs/routes.ts';
 import uiRoutes from './http/ui/routes.ts';
@@ -46,6 +48,8 @@ export interface AppDeps {
   evaluations: EvaluationRouteDeps['evaluations'];
   health: HealthRouteDeps['health'];
   metrics: AppMetrics;
+  /** DICOM results: STOW-RS in, GET /v1/results/{id} out (JSON, FHIR, DICOM SR). */
+  results: ResultRouteDeps['results'] & DicomwebRouteDeps['results'];
 }
 
 /** Longest path parameter the router matches. */
@@ -147,6 +151,8 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
   await app.register(evaluationsRoutes, { deps });
   await app.register(predictRoutes, { deps });
   await app.register(explainRoutes, { deps });
+  await app.register(resultRoutes, { deps });
+  await app.register(dicomwebRoutes, { deps });
   await app.register(uiRoutes);
 });
 

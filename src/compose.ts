@@ -12,6 +12,7 @@ import { closeRedis, createRedis, redisFactory } from './queue/connection.ts';
 import { createEvaluationQueue } from './queue/evaluation-queue.ts';
 import { createModelEventSubscriber } from './queue/model-event-subscriber.ts';
 import { publishModelEvent } from './queue/model-events.ts';
+import { createResultForwarder } from './queue/result-forward-queue.ts';
 import { createTrainingQueue } from './queue/training-queue.ts';
 import { createDatasetService } from './services/datasets.ts';
 import { evaluationListerFrom } from './services/evaluation-records.ts';
@@ -20,12 +21,16 @@ import { createEvaluationService } from './services/evaluations.ts';
 import { createHealthService } from './services/health.ts';
 import { createModelService } from './services/models.ts';
 import { createPredictionService } from './services/predictions.ts';
+import { classNamesOf, createResultService } from './services/results.ts';
+import { createStowClient } from './services/stow-client.ts';
 import { createTrainingJobService } from './services/training-jobs.ts';
 import { dicomPolicyOf } from './imaging/decode.ts';
 import { createDatasetStore } from './storage/dataset-store.ts';
 import { createEvaluationStore, type StoredEvaluation } from './storage/evaluation-store.ts';
 import { dicomKeySecret } from './storage/dicom-key.ts';
+import { createModelFingerprints } from './storage/model-fingerprint.ts';
 import { createModelRegistry } from './storage/model-registry.ts';
+import { createResultStore } from './storage/result-store.ts';
 
 export interface ComposedApi {
   readonly deps: AppDeps;
@@ -83,6 +88,41 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
     runtime,
     dicomKeySecret: keySecret,
   });
+  // DICOM results: encrypted on DATA_DIR (only with RESULTS_KEY_SECRET); every SR to the PACS of
+  // RESULTS_DICOMWEB_URL through the results-forward queue, whose worker runs here, in the api.
+  const resultsLog = log.child({ part: 'results' });
+  const { keySecret: resultsSecret, dicomwebUrl } = config.results;
+  const fingerprints = createModelFingerprints({ dataDir: config.dataDir });
+  const forwarder =
+    resultsSecret && dicomwebUrl
+      ? createResultForwarder({
+          redis: redisFor,
+          prefix: config.queuePrefix,
+          attempts: config.results.forwardAttempts,
+          backoffMs: config.results.forwardBackoffMs,
+          logger: resultsLog,
+        })
+      : null;
+  const results = createResultService({
+    keySecret: resultsSecret,
+    store: resultsSecret
+      ? createResultStore({
+          dataDir: config.dataDir,
+          secret: resultsSecret,
+          onUnreadable: (resultId, reason) => resultsLog.warn({ resultId, reason }, 'a result file does not open'),
+        })
+      : null,
+    predictions,
+    versionFacts: async (name, version) => {
+      const [contentHash, info] = await Promise.all([fingerprints(name, version), registry.getVersion(name, version)]);
+      return { contentHash, classNames: classNamesOf(info.metadata) };
+    },
+    forwarder,
+    storeToPacs: forwarder && dicomwebUrl ? createStowClient({ root: dicomwebUrl }) : null,
+    maxPixels: config.limits.imagePixels,
+    retentionDays: config.results.retentionDays,
+    logger: resultsLog,
+  });
   const deps: AppDeps = {
     config,
     engine,
@@ -103,6 +143,7 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
     evaluations,
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers(), logger: log }),
     metrics,
+    results,
   };
   return {
     deps,
@@ -113,9 +154,11 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
       });
       if (removed > 0) log.info({ removed }, 'removed leftovers of interrupted model publishes');
       await predictions.start();
+      await results.start();
+      forwarder?.startWorker((id) => results.forward(id), (err) => results.isPermanentForwardError(err));
     },
     async close() {
-      const closed = await Promise.allSettled([predictions.close(), jobs.close(), evaluations.close()]);
+      const closed = await Promise.allSettled([predictions.close(), jobs.close(), evaluations.close(), results.close(), forwarder?.close()]);
       for (const c of closed) if (c.status === 'rejected') log.error({ err: c.reason as unknown }, 'error while closing a service');
       await closeRedis(redis);
     },

@@ -60,6 +60,18 @@ export interface Config {
      */
     readonly keySecret: string | undefined;
   };
+  /** Results of DICOM analyses (src/services/results.ts) and their forwarding to a PACS. */
+  readonly results: {
+    /** RESULTS_KEY_SECRET: the key the source UIDs and patient attributes of results are encrypted with; null = results off (503). */
+    readonly keySecret: string | null;
+    /** Results older than this are deleted (and can no longer be fetched or forwarded). */
+    readonly retentionDays: number;
+    /** DICOMweb root of a PACS every SR is stored to (STOW-RS to `${url}/studies`); null = none. */
+    readonly dicomwebUrl: string | null;
+    readonly forwardAttempts: number;
+    /** First retry delay of a forward; doubles per attempt up to 15 minutes. */
+    readonly forwardBackoffMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -162,6 +174,32 @@ function keySecret(env: Env): string | undefined {
   return raw;
 }
 
+/** At least 32 characters (e.g. `openssl rand -hex 32`): the key material of an AES-256 key. */
+function secret(env: Env, name: string): string | null {
+  const raw = env[name]?.trim() ?? '';
+  if (raw === '') return null;
+  if (raw.length < 32) throw new ConfigError(name, `must be at least 32 characters, e.g. from openssl rand -hex 32 (got ${raw.length})`);
+  return raw;
+}
+
+/** An http(s) URL without query or fragment, trailing slashes removed; null when unset. */
+function httpUrl(env: Env, name: string): string | null {
+  const raw = env[name]?.trim() ?? '';
+  if (raw === '') return null;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be an http:// or https:// URL');
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {
+    throw new ConfigError(name, 'must be an http:// or https:// URL without query or fragment');
+  }
+  let href = u.href;
+  while (href.endsWith('/')) href = href.slice(0, -1);
+  return href;
+}
+
 /** Reads and validates the environment once; the api and the worker share it. */
 export function loadConfig(env: Env = process.env): Config {
   const modelName = env.DEFAULT_MODEL_NAME?.trim() || 'chestxraynet';
@@ -206,6 +244,13 @@ export function loadConfig(env: Env = process.env): Config {
       strictSingleFrame: bool(env, 'DICOM_STRICT_SINGLE_FRAME', false),
       keySecret: keySecret(env),
     }),
+    results: {
+      keySecret: secret(env, 'RESULTS_KEY_SECRET'),
+      retentionDays: int(env, 'RESULTS_RETENTION_DAYS', 30, 1, 3650),
+      dicomwebUrl: httpUrl(env, 'RESULTS_DICOMWEB_URL'),
+      forwardAttempts: int(env, 'RESULTS_FORWARD_ATTEMPTS', 100, 1, 10_000),
+      forwardBackoffMs: int(env, 'RESULTS_FORWARD_BACKOFF_MS', 1000, 10, 3_600_000),
+    },
   };
   return Object.freeze(config);
 }

@@ -142,6 +142,8 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
     evaluations: { submit: notServed, get: notServed, list: notServed },
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
+    // DICOM results have their own tests (test/integration/results-*.test.ts).
+    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed },
   };
   const app = await buildCheckedApp(deps, opts.instrument);
   await app.listen({ port: 0, host: '127.0.0.1' });

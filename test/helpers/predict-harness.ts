@@ -192,6 +192,8 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
     evaluations: { submit: notServed, get: notServed, list: notServed },
     health: createHealthService({ ping: () => redis.ping(), workers: async () => 0 }),
     metrics,
+    // DICOM results have their own tests (test/integration/results-*.test.ts).
+    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed },
   };
   const app = await buildCheckedApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -167,6 +167,13 @@ describe('loadConfig', () => {
     ['TRAINING_MEMORY_BUDGET', 'lots'],
     ['API_KEYS', 'short:admin'],
     ['API_KEYS', 'aaaaaaaaaaaaaaaa:root'],
+    ['RESULTS_KEY_SECRET', 'too-short-a-secret'],
+    ['RESULTS_RETENTION_DAYS', '0'],
+    ['RESULTS_DICOMWEB_URL', 'ftp://pacs/dicom-web'],
+    ['RESULTS_DICOMWEB_URL', 'http://pacs/dicom-web?x=1'],
+    ['RESULTS_DICOMWEB_URL', 'not a url'],
+    ['RESULTS_FORWARD_ATTEMPTS', '0'],
+    ['RESULTS_FORWARD_BACKOFF_MS', '1'],
   ])('%s=%j is refused with a message naming the variable', (variable, value) => {
     const err = configError({ [variable]: value });
     expect(err.variable).toBe(variable);
@@ -179,5 +186,16 @@ describe('loadConfig', () => {
     expect(err.message).not.toContain('secret-sho');
     const err2 = configError({ API_KEYS: 'a-long-enough-secret-key:superuser' });
     expect(err2.message).not.toContain('a-long-enough-secret-key');
+  });
+
+  it('reads the DICOM results settings: off without a secret, the PACS root without trailing slashes', () => {
+    expect(loadConfig({}).results).toEqual({ keySecret: null, retentionDays: 30, dicomwebUrl: null, forwardAttempts: 100, forwardBackoffMs: 1000 });
+    const c = loadConfig({ RESULTS_KEY_SECRET: 'k'.repeat(32), RESULTS_DICOMWEB_URL: 'https://u:p@pacs.example:8443/dicom-web//' });
+    expect(c.results.keySecret).toBe('k'.repeat(32));
+    expect(c.results.dicomwebUrl).toBe('https://u:p@pacs.example:8443/dicom-web');
+  });
+
+  it('never echoes RESULTS_KEY_SECRET in its error message', () => {
+    expect(configError({ RESULTS_KEY_SECRET: 'my-secret-value' }).message).not.toContain('my-secret-value');
   });
 });

@@ -29,6 +29,7 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   401: 'Missing or unknown API key',
   403: 'The API key lacks the role this route needs',
   404: 'Not found',
+  406: 'Not acceptable: the Accept header allows none of the forms this route answers in',
   409: 'Conflict with the current state',
   413: 'Payload too large',
   415: 'Unsupported media type',
