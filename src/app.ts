@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import authRoutes from './http/auth/routes.ts';
 import datasetsRoutes from './http/datasets/routes.ts';
 import docsRoutes from './http/docs/routes.ts';
 import explainRoutes from './http/explain/routes.ts';
@@ -135,6 +136,7 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
   await app.register(healthRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(docsRoutes);
+  await app.register(authRoutes, { deps });
   await app.register(datasetsRoutes, { deps });
   await app.register(trainingJobsRoutes, { deps });
   await app.register(modelsRoutes, { deps });
