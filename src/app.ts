@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import authRoutes from './http/auth/routes.ts';
 import datasetsRoutes from './http/datasets/routes.ts';
 import dicomwebRoutes, { type DicomwebRouteDeps } from './http/dicomweb/routes.ts';
 import docsRoutes from './http/docs/routes.ts';
@@ -145,6 +146,7 @@ export const serviceApp = sharedPlugin('service-app', async (app: FastifyInstanc
   await app.register(healthRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(docsRoutes);
+  await app.register(authRoutes, { deps });
   await app.register(datasetsRoutes, { deps });
   await app.register(trainingJobsRoutes, { deps });
   await app.register(modelsRoutes, { deps });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { gradCamOfPixels, type GradCamResult } from './saliency.ts';
+import { gradCamOfPixels, type GradCamOptions, type GradCamResult } from './saliency.ts';
 import { modelFromArtifacts } from './serialize.ts';
 import { toInputTensor } from './standardize.ts';
 
@@ -113,8 +113,11 @@ export function modelInputSize(model: tf.LayersModel): number {
 
 /** A stored model version ready to serve: batched prediction and Grad-CAM, no tensors outside. */
 export interface ServingModel extends Predictor {
-  /** Grad-CAM heat map (inputSize * inputSize values in [0, 1]) and probability for one decoded image. */
-  explain(pixels: Uint8Array): GradCamResult;
+  /**
+   * Grad-CAM heat map (values in [0, 1], height x width, default inputSize x inputSize) and
+   * probability for one decoded image (inputSize * inputSize grey bytes).
+   */
+  explain(pixels: Uint8Array, options?: GradCamOptions): GradCamResult;
   /** The model on already standardised input (count * inputSize * inputSize floats, see standardizedBatch). */
   predictStandardized(x: Float32Array, count: number): Float32Array;
 }
@@ -133,7 +136,7 @@ export async function loadServingModel(
     const predictor = createPredictor(model, { inputSize, ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) });
     return {
       ...predictor,
-      explain: (pixels) => gradCamOfPixels(model, pixels, inputSize),
+      explain: (pixels, options) => gradCamOfPixels(model, pixels, inputSize, options),
       predictStandardized: (x, count) => predictStandardized(model, x, count, inputSize),
     };
   } catch (err) {

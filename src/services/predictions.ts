@@ -3,7 +3,7 @@ import { labelOf } from '../domain/labelling.ts';
 import { silentLogger, type Logger } from '../domain/logger.ts';
 import { AppError, isAppError } from '../errors.ts';
 import { decodeImage, dicomPolicyOf, type DecodedImage, type DicomFacts, type DicomPolicy } from '../imaging/decode.ts';
-import { heatmapOverlayPng } from '../imaging/overlay.ts';
+import { decodeOverlayBase, DEFAULT_OVERLAY_MAX_SIDE, heatLayerPng, heatmapOverlayPng, type OverlayBase } from '../imaging/overlay.ts';
 import type { AppMetrics } from '../metrics.ts';
 import { tensorCount } from '../ml/engine.ts';
 import type { PredictRuntime } from '../onnx/runtime.ts';
@@ -52,13 +52,46 @@ export interface PredictResult {
   predictions: Prediction[];
 }
 
+export interface ExplainOptions {
+  /** Longest side of the overlay (default DEFAULT_OVERLAY_MAX_SIDE); the image is never enlarged. */
+  readonly maxSide?: number;
+}
+
 export interface ExplainResult {
   model: ModelRef;
   probability: number;
   label: string;
   threshold: number;
-  /** The Grad-CAM heat map blended over the (preprocessed, input-size) X-ray. */
+  /** The Grad-CAM heat map blended over the grey X-ray (RGB PNG, width x height). */
   png: Buffer;
+  /** The heat map alone (RGBA PNG, width x height): transparent where cold, to lay over the original. */
+  heatLayer: Buffer;
+  /** Size of both PNGs: the original's aspect, long side at most maxSide (or the model input's, see geometry). */
+  width: number;
+  height: number;
+  /** 'original': the image's own aspect and size (capped); 'model-input': the square the model saw (a format drawn only there). */
+  geometry: 'original' | 'model-input';
+  /** The image's size as sent (EXIF orientation applied); null when only the model input was drawn. */
+  source: { width: number; height: number } | null;
+  /** Which layer was explained and how, and its feature grid: the map's true resolution before smoothing. */
+  layer: string;
+  method: string;
+  grid: { rows: number; cols: number };
+  inputSize: number;
+  /** The positive class, whose evidence the map shows. */
+  explainedClass: string;
+  /** What the heat map does and does not mean. */
+  note: string;
+}
+
+/** What every heat map answer says about itself. */
+export function heatmapNote(positiveClass: string, grid: { rows: number; cols: number }): string {
+  return (
+    `The heat map shows where in this image the features came from that raised the model's score for ${positiveClass} ` +
+    `(warm = more). It is computed on a ${grid.cols}x${grid.rows} feature grid and smoothed up to the image, so it is coarse. ` +
+    'It is not a localisation or segmentation of pneumonia, and it does not say whether the prediction is right. ' +
+    'Hot spots on borders, text, side markers or devices mean the model relies on shortcuts rather than on the lungs.'
+  );
 }
 
 /** A prediction for a DICOM input, with what the object says about itself (de-identified). */
@@ -84,8 +117,8 @@ export interface PredictionService {
    * (415 UNSUPPORTED_IMAGE_FORMAT naming its index); DICOM refusals are the reader's 4xx.
    */
   predictDicom(images: readonly Uint8Array[], target: PredictionTarget): Promise<DicomPredictResult>;
-  /** Grad-CAM for one image: the prediction and the heat map blended over the X-ray, as a PNG. */
-  explain(image: Uint8Array, target: PredictionTarget): Promise<ExplainResult>;
+  /** Grad-CAM for one image: the prediction and the heat map in the image's own geometry, as PNGs. */
+  explain(image: Uint8Array, target: PredictionTarget, options?: ExplainOptions): Promise<ExplainResult>;
   /** Model versions loaded in this process. */
   loaded(): LoadedRef[];
   /**
@@ -219,17 +252,47 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
       };
     },
 
-    async explain(image, target) {
+    async explain(image, target, options = {}) {
+      const maxSide = options.maxSide ?? DEFAULT_OVERLAY_MAX_SIDE;
       const lease = await resolver.acquire(target);
       try {
         const m = lease.value;
         const [decoded] = await decodeAll([image], m.inputSize);
         const pixels = decoded!.pixels;
-        const cam = m.model.explain(pixels);
-        const png = await heatmapOverlayPng(pixels, cam.heatmap, m.inputSize);
+        // Decoded again for display only, in the image's own geometry; the model input above is unchanged.
+        const original = await decodeOverlayBase(image, maxSide, { maxPixels });
+        const base: OverlayBase = original ?? {
+          grey: pixels!,
+          width: m.inputSize,
+          height: m.inputSize,
+          source: { width: m.inputSize, height: m.inputSize },
+        };
+        // The model saw the image squashed to inputSize x inputSize: stretching the map to the
+        // original's width and height puts each feature cell back over the pixels it saw.
+        const cam = m.model.explain(pixels!, { width: base.width, height: base.height });
+        const [png, heatLayer] = await Promise.all([
+          heatmapOverlayPng(base.grey, cam.heatmap, base.width, base.height),
+          heatLayerPng(cam.heatmap, base.width, base.height),
+        ]);
         const labelled = labelOf(m, cam.probability);
         metrics.predictions.inc({ model: m.name, version: String(m.version), label: labelled.label });
-        return { model: { name: m.name, version: m.version }, ...labelled, png };
+        const explainedClass = m.classNames[1];
+        return {
+          model: { name: m.name, version: m.version },
+          ...labelled,
+          png,
+          heatLayer,
+          width: base.width,
+          height: base.height,
+          geometry: original ? 'original' : 'model-input',
+          source: original ? original.source : null,
+          layer: cam.layer,
+          method: cam.method,
+          grid: cam.grid,
+          inputSize: m.inputSize,
+          explainedClass,
+          note: heatmapNote(explainedClass, cam.grid),
+        };
       } finally {
         lease.release();
       }

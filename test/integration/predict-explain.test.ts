@@ -1,7 +1,9 @@
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prefersPng } from '../../src/http/explain/routes.ts';
 import { startPredictHarness, TEST_INPUT, trainTinyModel, untrainedModel, xrayBytes, type PredictHarness } from '../helpers/predict-harness.ts';
+import { syntheticXray } from '../helpers/synthetic-xray.ts';
 
 let h: PredictHarness;
 let positive: Buffer;
@@ -89,6 +91,88 @@ describe('POST /v1/explain', () => {
     const text = await h.http.post('/v1/explain').set('content-type', 'text/plain').send('hello');
     expect(text.status).toBe(415);
     expect(text.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+});
+
+/** A synthetic X-ray stretched to width x height, as PNG or JPEG. */
+async function xrayOfSize(width: number, height: number, format: 'png' | 'jpeg' = 'png'): Promise<Buffer> {
+  const img = sharp(Buffer.from(syntheticXray(256, true, 21)), { raw: { width: 256, height: 256, channels: 1 } }).resize(width, height, { fit: 'fill' });
+  return format === 'png' ? img.png().toBuffer() : img.jpeg({ quality: 90 }).toBuffer();
+}
+
+const pngSize = async (base64: string) => {
+  const meta = await sharp(Buffer.from(base64, 'base64')).metadata();
+  return { format: meta.format, width: meta.width, height: meta.height, channels: meta.channels };
+};
+
+describe('POST /v1/explain in the original geometry', () => {
+  it("draws the heat map at the image's own aspect and size, with the layer, its grid and a note", async () => {
+    const res = await h.http.post('/v1/explain').attach('image', await xrayOfSize(300, 180), 'wide.png');
+    expect(res.status).toBe(200);
+    const b = res.body;
+    expect([b.width, b.height]).toEqual([300, 180]);
+    expect(b.geometry).toBe('original');
+    expect(b.source).toEqual({ width: 300, height: 180 });
+    // 64 input: conv4 is the deepest layer with an 8x8 grid.
+    expect(b.layer).toBe('conv4');
+    expect(b.method).toBe('layercam');
+    expect(b.grid).toEqual({ rows: 8, cols: 8 });
+    expect(b.inputSize).toBe(TEST_INPUT);
+    expect(b.explainedClass).toBe('PNEUMONIA');
+    expect(b.note).toMatch(/not a localisation/);
+    expect(b.note).toMatch(/shortcuts/);
+    expect(await pngSize(b.heatmap)).toEqual({ format: 'png', width: 300, height: 180, channels: 3 });
+    expect(await pngSize(b.heatLayer)).toEqual({ format: 'png', width: 300, height: 180, channels: 4 });
+  });
+
+  it('caps the long side at 1024 by default and at maxSide when asked, keeping the aspect', async () => {
+    const big = await xrayOfSize(2400, 1600, 'jpeg');
+    const capped = await h.http.post('/v1/explain').set('content-type', 'image/jpeg').send(big);
+    expect(capped.status).toBe(200);
+    expect([capped.body.width, capped.body.height]).toEqual([1024, 683]);
+    expect(capped.body.source).toEqual({ width: 2400, height: 1600 });
+    expect((await pngSize(capped.body.heatLayer)).width).toBe(1024);
+    const portrait = await h.http.post('/v1/explain?maxSide=300').attach('image', await xrayOfSize(1000, 1500), 'tall.png');
+    expect(portrait.status).toBe(200);
+    expect([portrait.body.width, portrait.body.height]).toEqual([200, 300]);
+    // Never enlarged: a small image stays its size whatever maxSide says.
+    const small = await h.http.post('/v1/explain?maxSide=2048').attach('image', await xrayOfSize(120, 90), 'small.png');
+    expect([small.body.width, small.body.height]).toEqual([120, 90]);
+    // Same prediction whatever the overlay's size: the model input does not depend on it.
+    const again = await h.http.post('/v1/explain?maxSide=64').set('content-type', 'image/jpeg').send(big);
+    expect(again.body.probability).toBeCloseTo(capped.body.probability, 6);
+    expect([again.body.width, again.body.height]).toEqual([64, 43]);
+  });
+
+  it('answers the image/png form in the same geometry, naming the layer in a header', async () => {
+    const res = await h.http
+      .post('/v1/explain?maxSide=256')
+      .set('accept', 'image/png')
+      .attach('image', await xrayOfSize(400, 300), 'x.png')
+      .buffer(true)
+      .parse(binary as unknown as Parameters<ReturnType<PredictHarness['http']['post']>['parse']>[0]);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-heatmap-layer']).toBe('conv4 (layercam)');
+    const meta = await sharp(res.body as Buffer).metadata();
+    expect([meta.width, meta.height, meta.channels]).toEqual([256, 192, 3]);
+  });
+
+  it('refuses a maxSide out of range or not an integer', async () => {
+    const img = await xrayOfSize(100, 100);
+    for (const q of ['maxSide=10', 'maxSide=5000', 'maxSide=abc', 'maxSide=512.5']) {
+      const res = await h.http.post(`/v1/explain?${q}`).set('content-type', 'image/png').send(img);
+      expect(res.status, q).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+      expect(res.body.error.message).toMatch(/maxSide/);
+    }
+  });
+
+  it('leaves no tensor behind, whatever the geometry', async () => {
+    const wide = await xrayOfSize(333, 211);
+    await h.http.post('/v1/explain').attach('image', wide, 'a.png').expect(200);
+    const before = tf.memory().numTensors;
+    for (const maxSide of [64, 200, 1024]) await h.http.post(`/v1/explain?maxSide=${maxSide}`).attach('image', wide, 'a.png').expect(200);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 

@@ -44,6 +44,7 @@ export const SkippedEntry = Type.Object({
   source: Type.String({ description: 'Path inside the archive' }),
   code: Type.String({ description: 'e.g. NOT_AN_IMAGE, IMAGE_CORRUPT, DUPLICATE, SYSTEM_FILE' }),
   reason: Type.String(),
+  duplicateOf: Type.Optional(Type.String({ description: 'DUPLICATE entries: the path of the copy that was kept' })),
 });
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -109,7 +110,12 @@ const detailExample: Static<typeof DatasetDetail> = {
   skipped: [
     { source: '__MACOSX/NORMAL/._IM-0115-0001.jpeg', code: 'SYSTEM_FILE', reason: 'system file' },
     { source: 'PNEUMONIA/.DS_Store', code: 'SYSTEM_FILE', reason: 'system file' },
-    { source: 'PNEUMONIA/person1_bacteria_2.jpeg', code: 'DUPLICATE', reason: 'same content as PNEUMONIA/person1_bacteria_1.jpeg' },
+    {
+      source: 'PNEUMONIA/person1_bacteria_2.jpeg',
+      code: 'DUPLICATE',
+      reason: 'same content as PNEUMONIA/person1_bacteria_1.jpeg',
+      duplicateOf: 'PNEUMONIA/person1_bacteria_1.jpeg',
+    },
   ],
 };
 

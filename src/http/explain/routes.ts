@@ -2,11 +2,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config.ts';
-import type { PredictionService, PredictionTarget } from '../../services/predictions.ts';
+import { DEFAULT_OVERLAY_MAX_SIDE, MAX_OVERLAY_SIDE, MIN_OVERLAY_SIDE } from '../../imaging/overlay.ts';
+import { heatmapNote, type PredictionService, type PredictionTarget } from '../../services/predictions.ts';
 import { hideBinaryBody, imageDocumentedForms, imageJsonBody, readImages, registerImageInput } from '../image-input.ts';
 import { IMAGE_ERRORS, Label, ModelRef, Probability, Threshold } from '../predict/schemas.ts';
 import { errorResponses, JSON_TOO_DEEP } from '../schemas/error.ts';
-import { EXAMPLE_HEATMAP_BASE64, EXAMPLE_MODEL, EXAMPLE_THRESHOLD, EXAMPLE_VERSION } from '../schemas/examples.ts';
+import { EXAMPLE_HEAT_LAYER_BASE64, EXAMPLE_HEATMAP_BASE64, EXAMPLE_MODEL, EXAMPLE_THRESHOLD, EXAMPLE_VERSION } from '../schemas/examples.ts';
 import { AliasName, ModelName, VersionNumber } from '../schemas/ids.ts';
 import { documentedBody } from '../schemas/openapi.ts';
 
@@ -21,9 +22,19 @@ const ExplainQuery = Type.Object(
     model: Type.Optional(ModelName),
     version: Type.Optional(VersionNumber),
     alias: Type.Optional(AliasName),
+    maxSide: Type.Optional(
+      Type.Integer({
+        minimum: MIN_OVERLAY_SIDE,
+        maximum: MAX_OVERLAY_SIDE,
+        default: DEFAULT_OVERLAY_MAX_SIDE,
+        description: `Longest side of the heat map images in pixels (default ${DEFAULT_OVERLAY_MAX_SIDE}); the image's aspect is kept and it is never enlarged`,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
+
+const Side = Type.Integer({ minimum: 1 });
 
 const ExplainJson = Type.Object({
   model: ModelRef,
@@ -32,8 +43,32 @@ const ExplainJson = Type.Object({
   threshold: Threshold,
   heatmap: Type.String({
     contentEncoding: 'base64',
-    description: 'PNG (base64) of the Grad-CAM heat map over the X-ray at the model input size',
+    contentMediaType: 'image/png',
+    description: "PNG (base64, RGB) of the Grad-CAM heat map blended over the grey X-ray, width x height: the image's own aspect",
   }),
+  heatLayer: Type.String({
+    contentEncoding: 'base64',
+    contentMediaType: 'image/png',
+    description: 'PNG (base64, RGBA) of the heat map alone, width x height, transparent where cold: lay it over the original at any opacity',
+  }),
+  width: Type.Integer({ minimum: 1, description: 'Width of both PNGs' }),
+  height: Type.Integer({ minimum: 1, description: 'Height of both PNGs' }),
+  geometry: Type.Union([Type.Literal('original'), Type.Literal('model-input')], {
+    description:
+      "original: the image's own aspect, scaled down to maxSide; model-input: the square the model saw (for a format the overlay cannot redraw)",
+  }),
+  source: Type.Union([Type.Object({ width: Side, height: Side }), Type.Null()], {
+    description: 'Size of the image as sent (EXIF orientation applied); null with geometry model-input',
+  }),
+  layer: Type.String({ description: 'Layer whose activations are explained', examples: ['conv4'] }),
+  method: Type.String({ description: 'gradcam (channel weights) or layercam (per-position weights)', examples: ['layercam'] }),
+  grid: Type.Object(
+    { rows: Side, cols: Side },
+    { description: "The layer's feature grid: the map's true resolution, smoothed (bicubic) up to width x height" },
+  ),
+  inputSize: Type.Integer({ minimum: 1, description: 'Side of the square the model saw (the image squashed to it)' }),
+  explainedClass: Type.String({ description: 'The class whose evidence the map shows (the positive class)', examples: ['PNEUMONIA'] }),
+  note: Type.String({ description: 'What the heat map does and does not mean' }),
 });
 
 const EXPLAIN_EXAMPLE: Static<typeof ExplainJson> = {
@@ -42,6 +77,17 @@ const EXPLAIN_EXAMPLE: Static<typeof ExplainJson> = {
   label: 'PNEUMONIA',
   threshold: EXAMPLE_THRESHOLD,
   heatmap: EXAMPLE_HEATMAP_BASE64,
+  heatLayer: EXAMPLE_HEAT_LAYER_BASE64,
+  width: 16,
+  height: 16,
+  geometry: 'original',
+  source: { width: 16, height: 16 },
+  layer: 'conv4',
+  method: 'layercam',
+  grid: { rows: 32, cols: 32 },
+  inputSize: 256,
+  explainedClass: 'PNEUMONIA',
+  note: heatmapNote('PNEUMONIA', { rows: 32, cols: 32 }),
 };
 
 /** Headers of the image/png answer: the prediction the heat map explains. */
@@ -51,6 +97,7 @@ const PNG_HEADERS = {
   'x-probability': Type.Number({ description: 'Probability of the positive class', examples: [0.9412] }),
   'x-label': Type.String({ description: 'Predicted class name (percent-encoded when not printable ASCII)', examples: ['PNEUMONIA'] }),
   'x-threshold': Type.Number({ description: 'Decision threshold of the version', examples: [EXAMPLE_THRESHOLD] }),
+  'x-heatmap-layer': Type.String({ description: 'Layer explained and method, e.g. conv4 (layercam)', examples: ['conv4 (layercam)'] }),
   vary: Type.String({ description: 'On both answers: which one you get depends on Accept', examples: ['Accept'] }),
 };
 
@@ -116,8 +163,10 @@ export default async function explainRoutes(fastify: FastifyInstance, opts: { de
       description:
         'Same inputs as POST /v1/predict (PNG, JPEG or DICOM), exactly one image. Answers image/png (the heat map blended over the ' +
         'X-ray, with the prediction in X-Model-Name, X-Model-Version, X-Probability, X-Label and X-Threshold ' +
-        'headers) when the Accept header prefers image/png; otherwise JSON with the PNG in base64. `model` ' +
-        'chooses the model (default: the default model), `version`/`alias` the version.',
+        'headers) when the Accept header prefers image/png; otherwise JSON with that PNG and the heat map alone ' +
+        "(RGBA) in base64, their size, the layer explained and a note on what a heat map means. The images have the X-ray's " +
+        'own aspect and size, scaled down to `maxSide` (default 1024) on the long side. `model` chooses the model ' +
+        '(default: the default model), `version`/`alias` the version.',
       operationId: 'explain',
       querystring: ExplainQuery,
       body: imageJsonBody(1),
@@ -135,7 +184,7 @@ export default async function explainRoutes(fastify: FastifyInstance, opts: { de
                 heatmap: {
                   summary: 'The heat map over the X-ray (binary PNG)',
                   description:
-                    'An RGB PNG at the model input size (256x256 by default): the X-ray in grey with the Grad-CAM heat map ' +
+                    "An RGB PNG in the X-ray's own aspect (long side at most maxSide, 1024 by default): the X-ray in grey with the Grad-CAM heat map " +
                     "blended over it, warm where the evidence for the positive class is. Ask for it with `curl -H 'accept: image/png' " +
                     "-F image=@xray.png -o heatmap.png $API/v1/explain`.",
                 },
@@ -167,16 +216,16 @@ export default async function explainRoutes(fastify: FastifyInstance, opts: { de
     },
     handler: async (request, reply) => {
       const [image] = await readImages(request, limits);
-      const { model, version, alias } = request.query;
+      const { model, version, alias, maxSide } = request.query;
       const target: PredictionTarget = {
         name: model ?? config.defaultModelName,
         ...(version !== undefined ? { version } : {}),
         ...(alias !== undefined ? { alias } : {}),
       };
-      const png = prefersPng(request.headers.accept);
-      const result = await predictions.explain(image!, target);
+      const wantsPng = prefersPng(request.headers.accept);
+      const result = await predictions.explain(image!, target, { maxSide: maxSide ?? DEFAULT_OVERLAY_MAX_SIDE });
       reply.header('vary', 'Accept');
-      if (png) {
+      if (wantsPng) {
         return reply
           .type('image/png')
           .header('x-model-name', headerText(result.model.name))
@@ -184,14 +233,14 @@ export default async function explainRoutes(fastify: FastifyInstance, opts: { de
           .header('x-probability', String(result.probability))
           .header('x-label', headerText(result.label))
           .header('x-threshold', String(result.threshold))
+          .header('x-heatmap-layer', headerText(`${result.layer} (${result.method})`))
           .send(result.png);
       }
+      const { png, heatLayer, ...rest } = result;
       return reply.type('application/json; charset=utf-8').send({
-        model: result.model,
-        probability: result.probability,
-        label: result.label,
-        threshold: result.threshold,
-        heatmap: result.png.toString('base64'),
+        ...rest,
+        heatmap: png.toString('base64'),
+        heatLayer: heatLayer.toString('base64'),
       });
     },
   });

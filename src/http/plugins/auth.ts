@@ -31,7 +31,7 @@ declare module 'fastify' {
 const digest = (key: string): string => createHash('sha256').update(key).digest('hex');
 
 /** The API key of a request: `x-api-key: <key>` or `Authorization: Bearer <key>`. */
-function presentedKey(request: FastifyRequest): string | undefined {
+export function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers['x-api-key'];
   const direct = Array.isArray(header) ? header[0] : header;
   if (direct) return direct.trim();

@@ -60,6 +60,8 @@ describe('tf.memory().numTensors stays flat', () => {
       for (let i = 0; i < 5; i++) {
         gradCam(model, x, 'conv4', 'gradcam');
         gradCam(model, x, 'conv3', 'layercam');
+        // An overlay in the original's geometry (its own matrices and resampling).
+        gradCam(model, x, undefined, 'layercam', { height: 117, width: 203, smoothing: { interpolation: 'bicubic', blurCells: 1 } });
       }
       expect(tf.memory().numTensors).toBe(before);
       x.dispose();
