@@ -223,6 +223,8 @@ export interface XrayOptions {
   omit?: readonly number[];
   /** Write no PixelData element. */
   noPixelData?: boolean;
+  /** The 8-bit picture to store (width x height) instead of a generated one. */
+  picture?: Uint8Array;
 }
 
 export interface XrayDicom {
@@ -249,9 +251,13 @@ export function xrayDicom(opts: XrayOptions = {}): XrayDicom {
   const signed = opts.signed ?? false;
   const frames = opts.frames ?? 1;
   const side = Math.max(width, height);
-  const square = syntheticXray(side, opts.positive ?? true, opts.seed ?? 7);
-  const picture = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) picture[y * width + x] = square[y * side + x]!;
+  let picture = opts.picture;
+  if (picture && picture.length !== width * height) throw new Error('dicom-files: picture must be width x height');
+  if (!picture) {
+    const square = syntheticXray(side, opts.positive ?? true, opts.seed ?? 7);
+    picture = new Uint8Array(width * height);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) picture[y * width + x] = square[y * side + x]!;
+  }
 
   const n = width * height;
   const stored = new Int32Array(n);
