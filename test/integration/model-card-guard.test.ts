@@ -124,7 +124,7 @@ describe('GET /v1/models/{name}/versions/{v}/card', () => {
     expect(card.trainingData.dataset).toMatchObject({ id: meta.dataset.id, name: HOSTILE, contentHash: meta.dataset.contentHash, images: 28 });
     expect(card.trainingData.split).toMatchObject({ level: 'image', description: IMAGE_LEVEL_SPLIT_WARNING, images: { test: meta.split.test } });
     expect(card.internalEvaluation.test.auc).toEqual({ value: meta.evaluation.test.auc.value, low: meta.evaluation.test.auc.low, high: meta.evaluation.test.auc.high });
-    expect(card.operatingPoint).toMatchObject({ policy: 'youden', threshold: meta.threshold });
+    expect(card.operatingPoint).toMatchObject({ policy: 'sensitivity:0.95', threshold: meta.threshold });
     expect(card.calibration.method).toBe('platt');
     expect(card.software.engine.name).toBe('tensorflow');
     expect(card.software.libraries.map((l) => l.name)).toEqual(expect.arrayContaining(['node', 'tfjs-core']));
@@ -234,7 +234,7 @@ describe('the promotion guard on PUT /v1/models/{name}/aliases/production', () =
 
   beforeAll(async () => {
     for (let i = 0; i < 3; i++) await h.registry.publish('guarded', artifacts(), {});
-    prodEval = await writeEvaluation('guarded', 1, 'ev_p1aaaaaaaaaaaaaa', 'ds_xxxxxxxxxxxxxxxx', strong, '2026-04-01T00:00:00.000Z');
+    prodEval = await writeEvaluation('guarded', 1, 'ev_paaaaaaaaaaaaaaa', 'ds_xxxxxxxxxxxxxxxx', strong, '2026-04-01T00:00:00.000Z');
     // An older, better evaluation of version 2 on the same dataset: only the latest counts.
     await writeEvaluation('guarded', 2, 'ev_c2oldaaaaaaaaaaa', 'ds_xxxxxxxxxxxxxxxx', strong, '2026-04-01T00:00:00.000Z');
     weakEval = await writeEvaluation('guarded', 2, 'ev_c2aaaaaaaaaaaaaa', 'ds_xxxxxxxxxxxxxxxx', weak, '2026-04-02T00:00:00.000Z');

@@ -289,7 +289,7 @@ describe('resources', () => {
     expect(text).toMatch(/cxr_predictions_total\{model="chestxraynet",version="1",label="(NORMAL|PNEUMONIA)"\} \d+/);
     expect(text).toMatch(/cxr_prediction_batch_size_count \d+/);
     const loaded = h.predictions.loaded();
-    expect(loaded).toContainEqual({ name: 'chestxraynet', version: 1 });
+    expect(loaded).toContainEqual(expect.objectContaining({ name: 'chestxraynet', version: 1 }));
     expect(text).toMatch(/cxr_loaded_model_versions\{model="chestxraynet",version="1"\} 1/);
   });
 });
