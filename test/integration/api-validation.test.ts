@@ -109,7 +109,7 @@ describe('JSON bodies are checked as sent', () => {
     ['[3]', '{"version":[3]}', 'body/version'],
     ['1e309 (Infinity once parsed)', '{"version":1e309}', 'body/version'],
     ['3.5', '{"version":3.5}', 'body/version'],
-    ['and an extra property', '{"version":3,"force":true}', 'body/force'],
+    ['and an extra property', '{"version":3,"forced":true}', 'body/forced'],
   ])('PUT alias with version %s: 400', async (_name, body, field) => {
     const res = await h.http.put('/v1/models/chestxraynet/aliases/production').set('content-type', 'application/json').send(body);
     expectRefused(res, field);
