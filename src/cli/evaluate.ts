@@ -18,6 +18,7 @@ import type { Proportion } from '../ml/metrics.ts';
 import type { EvaluationRecord } from '../services/evaluation-types.ts';
 import type { DatasetManifest } from '../storage/dataset-store.ts';
 import { fail, intOption, UsageError } from './args.ts';
+import { abortOnSignals } from './signals.ts';
 
 const USAGE = `Usage: npm run evaluate -- --dataset <dataset id | zip | folder> [options]
        (or: npx tsx src/cli/evaluate.ts --dataset ...)
@@ -152,20 +153,7 @@ async function main(): Promise<void> {
     progress: { done: 0, total: manifest.counts.images },
   });
 
-  const controller = new AbortController();
-  let firstSignalAt = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    const now = Date.now();
-    if (firstSignalAt === 0) {
-      firstSignalAt = now;
-      process.stderr.write(`\n${sig}: stopping after the current batch (press Ctrl-C again to quit at once)\n`);
-      controller.abort(sig);
-    } else if (now - firstSignalAt > 1000) {
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const controller = abortOnSignals();
 
   const tty = process.stderr.isTTY === true;
   let lastLine = 0;

@@ -19,6 +19,7 @@ import { resolveTrainingRequest } from '../domain/training-params.ts';
 import type { TrainingOutcome } from '../services/training.ts';
 import type { DatasetManifest } from '../storage/dataset-store.ts';
 import { fail, formatSeconds, intOption, numberOption, UsageError } from './args.ts';
+import { abortOnSignals } from './signals.ts';
 
 const USAGE = `Usage: npm run train -- --data <zip|dir> [options]
 
@@ -273,21 +274,7 @@ async function main(): Promise<void> {
   );
   const req = resolveTrainingRequest(requestBody(o, manifest.id), { modelName: config.defaultModelName });
 
-  const controller = new AbortController();
-  let firstSignalAt = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    const now = Date.now();
-    if (firstSignalAt === 0) {
-      firstSignalAt = now;
-      process.stderr.write(`\n${sig}: stopping after the current batch (press Ctrl-C again to quit at once)\n`);
-      controller.abort(sig);
-    } else if (now - firstSignalAt > 1000) {
-      // npm and tsx pass the terminal's Ctrl-C on too: copies within a second are the same press.
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const controller = abortOnSignals();
 
   const printer = progressPrinter();
   const registry = createModelRegistry({ dataDir: config.dataDir, defaultModel: config.defaultModelName });
