@@ -372,6 +372,22 @@ export async function openJpegCodestream(
   }
 }
 
+/** 8-bit samples of a JPEG 2000 codestream as OpenJPEG's opj_decompress decodes it (the reference decoder). */
+export async function openJpegDecode8(codestream: Uint8Array): Promise<Uint8Array> {
+  const dir = await mkdtemp(join(tmpdir(), 'j2k-'));
+  try {
+    await writeFile(join(dir, 'in.j2k'), codestream);
+    await run('opj_decompress', ['-i', join(dir, 'in.j2k'), '-o', join(dir, 'out.pgm')], { maxBuffer: 16 << 20 });
+    const file = new Uint8Array(await readFile(join(dir, 'out.pgm')));
+    // P5 header: magic, width, height, maxval, separated by whitespace or # comment lines (OpenJPEG writes one).
+    const head = /^P5(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)\s/.exec(Buffer.from(file.subarray(0, 256)).toString('latin1'));
+    if (!head || Number(head[3]) > 255) throw new Error('opj_decompress did not write an 8-bit PGM');
+    return file.slice(head[0].length, head[0].length + Number(head[1]) * Number(head[2]));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** The same data set with encapsulated pixel data (fragments) under another transfer syntax. */
 export function encapsulate(source: XrayDicom, transferSyntax: string, fragments: readonly Uint8Array[], extra: readonly Element[] = []): Uint8Array {
   const elements = readBackElements(source.bytes).filter((e) => !extra.some((x) => x.tag === e.tag));
