@@ -27,7 +27,7 @@ import { createTrainingJobService } from './services/training-jobs.ts';
 import { dicomPolicyOf } from './imaging/decode.ts';
 import { createDatasetStore } from './storage/dataset-store.ts';
 import { createEvaluationStore, type StoredEvaluation } from './storage/evaluation-store.ts';
-import { dicomKeySecret } from './storage/dicom-key.ts';
+import { dicomKeySecret, resultsKeySecret } from './storage/kept-secrets.ts';
 import { createModelFingerprints } from './storage/model-fingerprint.ts';
 import { createModelRegistry } from './storage/model-registry.ts';
 import { createResultStore } from './storage/result-store.ts';
@@ -88,14 +88,14 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
     runtime,
     dicomKeySecret: keySecret,
   });
-  // DICOM results: encrypted on DATA_DIR (only with RESULTS_KEY_SECRET); every SR to the PACS of
-  // RESULTS_DICOMWEB_URL through the results-forward queue, whose worker runs here, in the api.
+  // DICOM results: encrypted on DATA_DIR (RESULTS_KEY_SECRET, else the data dir's own secret); every
+  // SR to the PACS of RESULTS_DICOMWEB_URL through the results-forward queue, whose worker runs here.
   const resultsLog = log.child({ part: 'results' });
-  const { keySecret: resultsSecret, dicomwebUrl } = config.results;
+  const { dicomwebUrl } = config.results;
+  const resultsSecret = resultsKeySecret(config.results.keySecret, config.dataDir);
   const fingerprints = createModelFingerprints({ dataDir: config.dataDir });
-  const forwarder =
-    resultsSecret && dicomwebUrl
-      ? createResultForwarder({
+  const forwarder = dicomwebUrl
+    ? createResultForwarder({
           redis: redisFor,
           prefix: config.queuePrefix,
           attempts: config.results.forwardAttempts,
@@ -105,13 +105,11 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
       : null;
   const results = createResultService({
     keySecret: resultsSecret,
-    store: resultsSecret
-      ? createResultStore({
-          dataDir: config.dataDir,
-          secret: resultsSecret,
-          onUnreadable: (resultId, reason) => resultsLog.warn({ resultId, reason }, 'a result file does not open'),
-        })
-      : null,
+    store: createResultStore({
+      dataDir: config.dataDir,
+      secret: resultsSecret,
+      onUnreadable: (resultId, reason) => resultsLog.warn({ resultId, reason }, 'a result file does not open'),
+    }),
     predictions,
     versionFacts: async (name, version) => {
       const [contentHash, info] = await Promise.all([fingerprints(name, version), registry.getVersion(name, version)]);

@@ -56,13 +56,16 @@ export interface Config {
     readonly strictSingleFrame: boolean;
     /**
      * HMAC secret for the patient, study and instance keys; undefined: the one generated and kept in
-     * DATA_DIR/secrets/dicom-key-secret (src/storage/dicom-key.ts). Never logged.
+     * DATA_DIR/secrets/dicom-key-secret (src/storage/kept-secrets.ts). Never logged.
      */
     readonly keySecret: string | undefined;
   };
   /** Results of DICOM analyses (src/services/results.ts) and their forwarding to a PACS. */
   readonly results: {
-    /** RESULTS_KEY_SECRET: the key the source UIDs and patient attributes of results are encrypted with; null = results off (503). */
+    /**
+     * RESULTS_KEY_SECRET: the key material the source UIDs and patient attributes of results are
+     * encrypted with; null: the one generated and kept in DATA_DIR/secrets/results-key-secret.
+     */
     readonly keySecret: string | null;
     /** Results older than this are deleted (and can no longer be fetched or forwarded). */
     readonly retentionDays: number;

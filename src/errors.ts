@@ -76,10 +76,9 @@ export const ERROR_CATALOGUE = {
   // 422: a DICOM object without (or with a malformed) Study, Series or SOP Instance UID or SOP Class UID cannot be referenced by a result
   DICOM_UID_MISSING: 422,
   // Results of DICOM analyses (GET /v1/results/{id}, STOW-RS): unknown or expired id; an Accept the
-  // result has no representation for; results need RESULTS_KEY_SECRET (their UIDs are kept encrypted)
+  // result has no representation for
   RESULT_NOT_FOUND: 404,
   NOT_ACCEPTABLE: 406,
-  RESULTS_NOT_CONFIGURED: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

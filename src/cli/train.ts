@@ -218,7 +218,7 @@ function describeGrouping(g: TrainingOutcome['grouping']): string {
 async function importData(o: Options, config: Config, size: number): Promise<DatasetManifest> {
   const [{ createDatasetStore }, { dicomKeySecret }, { dicomPolicyOf }] = await Promise.all([
     import('../storage/dataset-store.ts'),
-    import('../storage/dicom-key.ts'),
+    import('../storage/kept-secrets.ts'),
     import('../imaging/decode.ts'),
   ]);
   const dataDir = config.dataDir;

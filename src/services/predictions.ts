@@ -151,7 +151,7 @@ export interface PredictionServiceOptions {
   readonly resolutionIdleMs?: number;
   /**
    * The HMAC secret of the DICOM keys when config.dicom.keySecret is unset (the composition root
-   * passes the one kept in the data dir, src/storage/dicom-key.ts); else a per-process one.
+   * passes the one kept in the data dir, src/storage/kept-secrets.ts); else a per-process one.
    */
   readonly dicomKeySecret?: string;
 }

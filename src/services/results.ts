@@ -6,7 +6,7 @@
  * Patient data: the source's UIDs and the patient and study attributes the SR copies are kept only
  * in the result's sealed part, which the result store encrypts (AES-256-GCM, key from
  * RESULTS_KEY_SECRET); the clear part and everything that reaches Redis (the result id) or a log
- * identify nobody. Without RESULTS_KEY_SECRET nothing is analysed or kept (RESULTS_NOT_CONFIGURED).
+ * identify nobody. The key material is RESULTS_KEY_SECRET, else the data dir's own (src/storage/kept-secrets.ts).
  */
 import { hkdfSync } from 'node:crypto';
 import { labelling } from '../domain/labelling.ts';
@@ -71,10 +71,10 @@ export interface ResultService {
 }
 
 export interface ResultServiceOptions {
-  /** RESULTS_KEY_SECRET; null: every call answers RESULTS_NOT_CONFIGURED. */
-  readonly keySecret: string | null;
-  /** The encrypted store (null exactly when keySecret is). */
-  readonly store: ResultStore | null;
+  /** The results' key material (RESULTS_KEY_SECRET or the data dir's kept one). */
+  readonly keySecret: string;
+  /** The encrypted store. */
+  readonly store: ResultStore;
   readonly predictions: Pick<PredictionService, 'predict'>;
   /** Content hash and class names of a model version. */
   readonly versionFacts: (name: string, version: number) => Promise<VersionFacts>;
@@ -89,8 +89,6 @@ export interface ResultServiceOptions {
   readonly sweepIntervalMs?: number;
 }
 
-const notConfigured = () =>
-  new AppError('RESULTS_NOT_CONFIGURED', 'DICOM results are off: set RESULTS_KEY_SECRET (32+ characters, e.g. openssl rand -hex 32) to enable them');
 const notFound = (id: string) => new AppError('RESULT_NOT_FOUND', `No result ${JSON.stringify(id.slice(0, 64))} (unknown, or older than the retention)`, { id: id.slice(0, 64) });
 
 /**
@@ -130,18 +128,12 @@ function isResultRecord(v: Record<string, unknown>, id: string): v is Record<str
 export function createResultService(opts: ResultServiceOptions): ResultService {
   const log = opts.logger ?? silentLogger;
   const { store, predictions } = opts;
-  const secret = opts.keySecret === null ? null : readerSecret(opts.keySecret);
+  const secret = readerSecret(opts.keySecret);
   const maxInflated = opts.maxPixels * 2 + (1 << 20);
   let sweeper: NodeJS.Timeout | undefined;
 
-  function requireStore(): ResultStore {
-    if (!store || !secret) throw notConfigured();
-    return store;
-  }
-
   async function load(id: string): Promise<{ record: ResultRecord; sealed: SealedResult; source: SourceReference }> {
-    const s = requireStore();
-    const stored = await s.get(id);
+    const stored = await store.get(id);
     if (!stored || !isResultRecord(stored.clear, id)) throw notFound(id);
     const sealed = stored.sealed as unknown as SealedResult;
     return { record: stored.clear, sealed, source: SourceReference.fromSealed(sealed.source as SealedSource) };
@@ -163,9 +155,8 @@ export function createResultService(opts: ResultServiceOptions): ResultService {
   }
 
   async function analyseDicom(bytes: Uint8Array, target: PredictionTarget, via: ResultVia): Promise<AnalysedInstance> {
-    const s = requireStore();
     const source = SourceReference.fromBytes(bytes, maxInflated);
-    const image = await decodeDicom(bytes, { keySecret: secret!, maxPixels: opts.maxPixels, refuseLateral: true });
+    const image = await decodeDicom(bytes, { keySecret: secret, maxPixels: opts.maxPixels, refuseLateral: true });
     const { model, prediction } = await predictOnDicom(predictions, image, target);
     const facts = await opts.versionFacts(model.name, model.version);
     const id = randomId('res_');
@@ -194,13 +185,13 @@ export function createResultService(opts: ResultServiceOptions): ResultService {
       source: source.exportForSealing(),
       sr: { seriesInstanceUid: newUid(), sopInstanceUid: newUid(), trackingUid: newUid() },
     };
-    await s.put(id, { clear: record as unknown as Record<string, unknown>, sealed: sealed as unknown as Record<string, unknown> });
+    await store.put(id, { clear: record as unknown as Record<string, unknown>, sealed: sealed as unknown as Record<string, unknown> });
     if (opts.forwarder) {
       try {
         await opts.forwarder.enqueue(id);
       } catch (err) {
         // All or nothing: a result whose SR cannot be queued for the PACS is not kept, so the client retries.
-        await s.delete(id).catch((e: unknown) => log.error({ err: e, resultId: id }, 'could not delete a result that was not queued'));
+        await store.delete(id).catch((e: unknown) => log.error({ err: e, resultId: id }, 'could not delete a result that was not queued'));
         throw err;
       }
     }
@@ -222,7 +213,6 @@ export function createResultService(opts: ResultServiceOptions): ResultService {
     analyseDicom,
 
     async storeInstances(instances, target) {
-      requireStore();
       const out: StowOutcome[] = [];
       for (const bytes of instances) {
         try {

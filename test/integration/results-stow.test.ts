@@ -3,7 +3,7 @@
  * (composeApi, as the api process builds it) with a tiny trained model in a fresh DATA_DIR, real
  * Redis, real HTTP, real tfjs, and the real tools (dsrdump, dciodvfy, the FHIR R4 JSON schema).
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -77,6 +77,7 @@ const buffered = (req: supertest.Test) =>
   });
 
 let dataDir: string;
+let model: Awaited<ReturnType<typeof trainTinyModel>>;
 let on: Running;
 let off: Running | undefined;
 let tools = false;
@@ -85,7 +86,8 @@ beforeAll(async () => {
   tools = (await haveTool('dsrdump')) && (await haveTool('dciodvfy'));
   dataDir = await mkdtemp(path.join(tmpdir(), 'cxr-results-stow-'));
   const registry = createModelRegistry({ dataDir, defaultModel: 'chestxraynet' });
-  await registry.publish('chestxraynet', await trainTinyModel(), { ...METADATA });
+  model = await trainTinyModel();
+  await registry.publish('chestxraynet', model, { ...METADATA });
   on = await start(dataDir, { RESULTS_KEY_SECRET: SECRET });
 }, 90_000);
 
@@ -244,11 +246,29 @@ describe('STOW-RS in, results out', () => {
 });
 
 describe('without RESULTS_KEY_SECRET', () => {
-  it('analyses and keeps nothing: 503 RESULTS_NOT_CONFIGURED', async () => {
-    off = await start(dataDir, {});
-    const res = await stow(off, [xrayDicom().bytes]);
-    expect(res.status).toBe(503);
-    expect(res.body.error.code).toBe('RESULTS_NOT_CONFIGURED');
-    expect((await off.http.get('/v1/results/res_aaaaaaaaaaaaaaaa')).status).toBe(503);
+  it('keeps results under a secret of its own in the data dir (0600), still readable after a restart', async () => {
+    const ownDir = await mkdtemp(path.join(tmpdir(), 'cxr-results-own-'));
+    try {
+      await createModelRegistry({ dataDir: ownDir, defaultModel: 'chestxraynet' }).publish('chestxraynet', model, { ...METADATA });
+      off = await start(ownDir, {});
+      const res = await stow(off, [xrayDicom().bytes]);
+      expect(res.status).toBe(200);
+      const url = String(first(stored(JSON.parse(res.text) as DicomJson)[0]!, '00081190'));
+      const id = url.split('/').pop()!;
+      const before = await off.http.get(`/v1/results/${id}`).set('accept', 'application/json');
+      expect(before.status).toBe(200);
+      const kept = path.join(ownDir, 'secrets', 'results-key-secret');
+      expect((await stat(kept)).mode & 0o777).toBe(0o600);
+      expect((await readFile(kept, 'utf8')).trim()).toMatch(/^[0-9a-f]{64}$/);
+      await stop(off);
+      off = await start(ownDir, {});
+      const after = await off.http.get(`/v1/results/${id}`).set('accept', 'application/json');
+      expect(after.status).toBe(200);
+      expect(after.body).toEqual(before.body);
+    } finally {
+      await stop(off);
+      off = undefined;
+      await rm(ownDir, { recursive: true, force: true });
+    }
   });
 });

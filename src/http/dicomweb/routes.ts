@@ -133,7 +133,6 @@ export default async function dicomwebRoutes(fastify: FastifyInstance, opts: { d
           400: { code: 'BAD_REQUEST', message: 'multipart/related body is malformed: part 1 is not closed by the boundary' },
           413: { code: 'PAYLOAD_TOO_LARGE', message: 'too many parts: at most 64 instances per request', details: { maxParts: 64 } },
           415: { code: 'UNSUPPORTED_MEDIA_TYPE', message: `Content-Type application/dicom is not accepted here; send ${ACCEPTED}` },
-          503: { code: 'RESULTS_NOT_CONFIGURED', message: 'DICOM results are off: set RESULTS_KEY_SECRET (32+ characters, e.g. openssl rand -hex 32) to enable them' },
         }),
       },
     },

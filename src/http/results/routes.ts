@@ -104,7 +104,6 @@ export default async function resultRoutes(fastify: FastifyInstance, opts: { dep
             code: 'NOT_ACCEPTABLE',
             message: 'A result is available as application/json, application/fhir+json or application/dicom (explicit VR little endian); the Accept header allows none of them',
           },
-          503: { code: 'RESULTS_NOT_CONFIGURED', message: 'DICOM results are off: set RESULTS_KEY_SECRET (32+ characters, e.g. openssl rand -hex 32) to enable them' },
         }),
       },
     },

@@ -1,11 +1,11 @@
-/** The DICOM key secret: configured, or generated once per data dir (mode 0600) and the same for every process after. */
+/** The kept secrets (DICOM keys, results at rest): configured, or generated once per data dir (mode 0600) and the same for every process after. */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DICOM_KEY_FILE, dicomKeySecret } from '../../../src/storage/dicom-key.ts';
+import { DICOM_KEY_FILE, dicomKeySecret, RESULTS_KEY_FILE, resultsKeySecret } from '../../../src/storage/kept-secrets.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -40,7 +40,7 @@ describe('dicomKeySecret', () => {
   });
 
   it('gives processes starting together the same secret', async () => {
-    const script = `import('${path.join(ROOT, 'src/storage/dicom-key.ts')}').then((m) => process.stdout.write(m.dicomKeySecret(undefined, process.argv[1])))`;
+    const script = `import('${path.join(ROOT, 'src/storage/kept-secrets.ts')}').then((m) => process.stdout.write(m.dicomKeySecret(undefined, process.argv[1])))`;
     const outs = await Promise.all(
       Array.from({ length: 4 }, () => run(process.execPath, ['--import', 'tsx', '-e', script, dir], { cwd: ROOT }).then((r) => r.stdout)),
     );
@@ -52,5 +52,27 @@ describe('dicomKeySecret', () => {
     dicomKeySecret(undefined, dir);
     await writeFile(path.join(dir, DICOM_KEY_FILE), 'short\n');
     expect(() => dicomKeySecret(undefined, dir)).toThrow(/fewer than 16 bytes/);
+  });
+});
+
+describe('resultsKeySecret', () => {
+  it('uses RESULTS_KEY_SECRET when set, and writes nothing', async () => {
+    const configured = 'r'.repeat(40);
+    expect(resultsKeySecret(configured, dir)).toBe(configured);
+    await expect(stat(path.join(dir, RESULTS_KEY_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('generates its own secret, apart from the DICOM key one, and keeps it across restarts', async () => {
+    const results = resultsKeySecret(null, dir);
+    expect(results).toMatch(/^[0-9a-f]{64}$/);
+    expect((await stat(path.join(dir, RESULTS_KEY_FILE))).mode & 0o777).toBe(0o600);
+    expect(dicomKeySecret(undefined, dir)).not.toBe(results);
+    expect(resultsKeySecret(null, dir)).toBe(results);
+  });
+
+  it('refuses a kept results secret under 32 bytes (the AES-256 key material the configuration also demands)', async () => {
+    resultsKeySecret(null, dir);
+    await writeFile(path.join(dir, RESULTS_KEY_FILE), 'x'.repeat(20) + '\n');
+    expect(() => resultsKeySecret(null, dir)).toThrow(/fewer than 32 bytes/);
   });
 });
