@@ -50,7 +50,7 @@ export interface AppDeps {
   health: HealthRouteDeps['health'];
   metrics: AppMetrics;
   /** DICOM results: STOW-RS in, GET /v1/results/{id} out (JSON, FHIR, DICOM SR). */
-  results: ResultRouteDeps['results'] & DicomwebRouteDeps['results'];
+  results: ResultRouteDeps['results'] & DicomwebRouteDeps['results'] & PredictRouteDeps['results'];
 }
 
 /** Longest path parameter the router matches. */

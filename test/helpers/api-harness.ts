@@ -143,7 +143,7 @@ export async function startHarness(testFile: string, opts: HarnessOptions = {}):
     health: createHealthService({ ping: () => healthRedis.ping(), workers: async () => 1 }),
     metrics,
     // DICOM results have their own tests (test/integration/results-*.test.ts).
-    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed },
+    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed, analyseDicom: notServed },
   };
   const app = await buildCheckedApp(deps, opts.instrument);
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -135,7 +135,7 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
     health: createHealthService({ ping: () => redis.ping(), workers: () => jobs.workers() }),
     metrics: createMetrics({ defaultMetrics: false }),
     // DICOM results have their own tests (test/integration/results-*.test.ts).
-    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed },
+    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed, analyseDicom: notServed },
   };
   const app = await buildCheckedApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -193,7 +193,7 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
     health: createHealthService({ ping: () => redis.ping(), workers: async () => 0 }),
     metrics,
     // DICOM results have their own tests (test/integration/results-*.test.ts).
-    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed },
+    results: { get: notServed, fhir: notServed, dicomSr: notServed, storeInstances: notServed, analyseDicom: notServed },
   };
   const app = await buildCheckedApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });

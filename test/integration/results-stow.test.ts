@@ -245,6 +245,89 @@ describe('STOW-RS in, results out', () => {
   });
 });
 
+describe('POST /v1/predict with one DICOM image: the same content negotiation as the results', () => {
+  const uids = freshUids();
+  const x = xrayWithUids(uids, { positive: true, seed: 21 });
+  const dicomPredict = (accept: string | undefined, bytes: Uint8Array = x.bytes) => {
+    const req = on.http.post('/v1/predict').set('content-type', 'application/dicom');
+    return accept === undefined ? req.send(Buffer.from(bytes)) : req.set('accept', accept).send(Buffer.from(bytes));
+  };
+
+  it('answers JSON predictions without Accept (nothing kept), a FHIR R4 Bundle kept as a result for application/fhir+json', async () => {
+    const plain = await dicomPredict(undefined);
+    expect(plain.status).toBe(200);
+    expect(plain.headers['content-location']).toBeUndefined();
+    const p = plain.body.predictions[0] as { probability: number; label: string };
+
+    const res = await dicomPredict('application/fhir+json');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/fhir\+json/);
+    expect(res.headers.vary).toBe('Accept');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- walking FHIR JSON in assertions
+    const bundle = JSON.parse(res.text) as { entry: { resource: Record<string, any> }[] };
+    expect(fhirErrors(bundle)).toEqual([]);
+    const observation = bundle.entry.find((e) => e.resource.resourceType === 'Observation')!.resource;
+    expect(observation.valueQuantity.value).toBeCloseTo(p.probability, 6);
+    const report = bundle.entry.find((e) => e.resource.resourceType === 'DiagnosticReport')!.resource;
+    expect(report.conclusionCode[0].coding[0].code).toBe(p.label === 'PNEUMONIA' ? '233604007' : '17621005');
+    const location = String(res.headers['content-location']);
+    expect(location).toMatch(/^\/v1\/results\/res_[a-z2-7]+$/);
+    const kept = await on.http.get(location);
+    expect(kept.status).toBe(200);
+    expect(kept.body).toMatchObject({ via: 'predict', label: p.label });
+    expect(kept.body.probability).toBeCloseTo(p.probability, 6);
+    const again = await on.http.get(location).set('accept', 'application/fhir+json');
+    expect(JSON.parse(again.text)).toEqual(bundle);
+  });
+
+  it('answers a DICOM SR for application/dicom that references the source instance', async ({ skip }) => {
+    if (!tools) skip();
+    const res = await buffered(dicomPredict('application/dicom'));
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/dicom');
+    const sr = binary(res);
+    const tree = await dsrdump(sr);
+    expect(tree.code, tree.stderr).toBe(0);
+    expect(await dciodvfyErrors(sr)).toEqual([]);
+    const d = (await dcmdump(sr)).stdout;
+    expect(d).toContain(`(0008,1155) UI [${uids.instance}]`);
+    const kept = await buffered(on.http.get(String(res.headers['content-location'])).set('accept', 'application/dicom'));
+    expect(binary(kept).equals(sr)).toBe(true);
+  });
+
+  it('answers 406 when FHIR or SR is asked for anything but one DICOM image, JSON when the Accept also allows it', async () => {
+    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 90, g: 90, b: 90 } } }).png().toBuffer();
+    const fhirPng = await on.http.post('/v1/predict').set('content-type', 'image/png').set('accept', 'application/fhir+json').send(png);
+    expect(fhirPng.status).toBe(406);
+    expect(fhirPng.body.error.code).toBe('NOT_ACCEPTABLE');
+    expect(fhirPng.body.error.message).toMatch(/one DICOM image/);
+    const either = await on.http.post('/v1/predict').set('content-type', 'image/png').set('accept', 'application/fhir+json, application/json;q=0.5').send(png);
+    expect(either.status).toBe(200);
+    expect(either.body.predictions).toHaveLength(1);
+    const two = await on.http
+      .post('/v1/predict')
+      .set('accept', 'application/dicom')
+      .attach('image', Buffer.from(x.bytes), { filename: 'a.dcm', contentType: 'application/dicom' })
+      .attach('image', Buffer.from(x.bytes), { filename: 'b.dcm', contentType: 'application/dicom' });
+    expect(two.status).toBe(406);
+    const none = await dicomPredict('image/png');
+    expect(none.status).toBe(406);
+    expect(none.body.error.code).toBe('NOT_ACCEPTABLE');
+    const otherSyntax = await dicomPredict('application/dicom; transfer-syntax=1.2.840.10008.1.2.4.50');
+    expect(otherSyntax.status).toBe(406);
+  });
+
+  it('refuses a bad DICOM with its catalogue 4xx whatever form is asked for', async () => {
+    const truncated = x.bytes.subarray(0, Math.floor(x.bytes.length / 2));
+    for (const accept of ['application/json', 'application/fhir+json', 'application/dicom']) {
+      const res = await dicomPredict(accept, truncated);
+      expect(res.status, accept).toBeGreaterThanOrEqual(400);
+      expect(res.status, accept).toBeLessThan(500);
+      expect(typeof res.body.error?.code, accept).toBe('string');
+    }
+  });
+});
+
 describe('without RESULTS_KEY_SECRET', () => {
   it('keeps results under a secret of its own in the data dir (0600), still readable after a restart', async () => {
     const ownDir = await mkdtemp(path.join(tmpdir(), 'cxr-results-own-'));
