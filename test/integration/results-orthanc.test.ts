@@ -23,7 +23,7 @@ import { RESULT_FORWARD_QUEUE } from '../../src/queue/result-forward-queue.ts';
 import { createModelRegistry } from '../../src/storage/model-registry.ts';
 import { assertContractHeld, buildCheckedApp } from '../helpers/contract.ts';
 import { dciodvfyErrors, PHI } from '../helpers/dicom-files.ts';
-import { attribute, dcmdump, dsrdump } from '../helpers/dicom-sr-tools.ts';
+import { attribute, dcmdump, dsrdump, runOnFile } from '../helpers/dicom-sr-tools.ts';
 import { createOrthanc, multipartParts, requireOrthanc, type Orthanc } from '../helpers/orthanc.ts';
 import { METADATA, trainTinyModel, waitFor } from '../helpers/predict-harness.ts';
 import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.ts';
@@ -72,7 +72,7 @@ async function forwardJob(resultId: string) {
 
 /** GET from Orthanc, as JSON. */
 async function orthancJson<T>(route: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${orthanc!.url}${route}`, { headers: { accept: 'application/dicom+json, application/json' } });
+  const res = await fetch(`${orthanc!.url}${route}`, { headers: { accept: 'application/dicom+json' } });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
 }
@@ -128,11 +128,15 @@ async function expectInOrthanc(resultId: string, source: InstanceUids): Promise<
   expect(tree.stderr).toBe('');
   expect(tree.stdout).toContain('(122157,DCM,"Probability")');
   expect(await dciodvfyErrors(fetched)).toEqual([]);
+  // dciodvfy recognised the IOD it checked against (it names it first, on stderr).
+  expect((await runOnFile('dciodvfy', [], fetched)).stderr).toMatch(/^\s*ComprehensiveSR\s*$/m);
   const dump = (await dcmdump(fetched)).stdout;
   expect(attribute(dump, '0008,0016')).toBe(COMPREHENSIVE_SR_SOP_CLASS);
   expect(attribute(dump, '0008,0018')).toBe(sr.instance);
   // The source instance, referenced in the evidence sequence and the image library.
   expect(dump.split(`(0008,1155) UI [${source.instance}]`).length - 1).toBe(2);
+  // Nor did Orthanc complain about anything while storing and answering it.
+  expect(orthanc!.output().split('\n').filter((l) => /^E\d{4} /.test(l))).toEqual([]);
 }
 
 async function requireTool(tool: string): Promise<void> {
