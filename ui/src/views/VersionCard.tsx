@@ -90,17 +90,18 @@ export function ModelCardSection({ name, version }: { name: string; version: num
             </>
           )}
           {card.warnings.length > 0 && (
-            <Notice kind="info">
-              {card.warnings.map((w) => (
-                <span key={w}>{w} </span>
-              ))}
+            <Notice kind="info" testId="card-warnings">
+              <ul class="plain">
+                {card.warnings.map((w) => (
+                  <li key={w}>{w}</li>
+                ))}
+              </ul>
             </Notice>
           )}
           {card.notRecorded.length > 0 && <p class="muted">Not recorded by this (older) version: {card.notRecorded.join(', ')}.</p>}
-          <p>
-            <a href={`/v1/models/${encodeURIComponent(name)}/versions/${version}/card`} target="_blank" rel="noopener">
-              The full card (JSON; ask with Accept: text/markdown for Markdown)
-            </a>
+          <p class="muted">
+            The whole card, with parameters, calibration and library versions: <span class="mono break">GET /v1/models/{name}/versions/{version}/card</span>{' '}
+            (JSON, or Markdown with <span class="mono">Accept: text/markdown</span>).
           </p>
         </>
       )}
