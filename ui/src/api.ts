@@ -6,11 +6,14 @@
  */
 import { createStore } from './store.ts';
 import type {
+  AliasHistoryEntry,
   ApiErrorBody,
+  Evaluation,
   Dataset,
   ExplainResponse,
   Job,
   JobStatus,
+  ModelCard,
   ModelDetail,
   ModelSummary,
   ModelVersion,
@@ -335,11 +338,26 @@ export const getVersion = (name: string, version: number) =>
   json<ModelVersion>(`/v1/models/${encodeURIComponent(name)}/versions/${version}`);
 export const deleteVersion = (name: string, version: number) =>
   json<void>(`/v1/models/${encodeURIComponent(name)}/versions/${version}`, { method: 'DELETE' });
-export const setAlias = (name: string, alias: string, version: number) =>
+/** PUT the alias; `force` overrides the promotion guard (409 PROMOTION_WORSE otherwise). */
+export const setAlias = (name: string, alias: string, version: number, force = false) =>
   json<{ alias: string; version: number; previous: number | null }>(
     `/v1/models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`,
-    { method: 'PUT', json: { version } },
+    { method: 'PUT', json: force ? { version, force: true } : { version } },
   );
+export const aliasHistory = (name: string, limit = 20) =>
+  json<{ name: string; entries: AliasHistoryEntry[] }>(`/v1/models/${encodeURIComponent(name)}/aliases/history?limit=${limit}`).then((r) => r.entries);
+export const getCard = (name: string, version: number) =>
+  json<ModelCard>(`/v1/models/${encodeURIComponent(name)}/versions/${version}/card`);
+
+// ---- external evaluations
+
+const evaluationsPath = (name: string, version: number) => `/v1/models/${encodeURIComponent(name)}/versions/${version}/evaluations`;
+export const listEvaluations = (name: string, version: number) =>
+  json<{ evaluations: Evaluation[] }>(evaluationsPath(name, version)).then((r) => r.evaluations);
+export const getEvaluation = (name: string, version: number, id: string) =>
+  json<Evaluation>(`${evaluationsPath(name, version)}/${encodeURIComponent(id)}`);
+export const startEvaluation = (name: string, version: number, body: { datasetId: string; groupPattern?: string }) =>
+  json<Evaluation>(evaluationsPath(name, version), { method: 'POST', json: body });
 
 // ---- predictions
 

@@ -203,3 +203,106 @@ export interface ExplainResponse extends Prediction {
   model: { name: string; version: number };
   heatmap: string;
 }
+
+/** An interval-bearing value of the model card (null ends: the version did not record one). */
+export interface CardValue {
+  value: number;
+  low: number | null;
+  high: number | null;
+}
+
+/** The card's evaluation of one split or dataset (GET .../card, ModelCardSchema). */
+export interface CardEvaluation {
+  images: number | null;
+  positives: number | null;
+  negatives: number | null;
+  threshold: number | null;
+  auc: CardValue | null;
+  accuracy: CardValue | null;
+  sensitivity: CardValue | null;
+  specificity: CardValue | null;
+  ppv: CardValue | null;
+  npv: CardValue | null;
+  f1: number | null;
+  calibration: { ece: number; brier: number } | null;
+  intervals: 'recorded' | 'computed-from-confusion' | 'not-recorded';
+}
+
+export interface CardSetting {
+  name: string;
+  value: string | number | boolean | null;
+}
+
+/** GET /v1/models/{name}/versions/{version}/card (JSON), as far as the dashboard reads it. */
+export interface ModelCard {
+  model: { name: string; version: number; createdAt: string; trainedAt: string | null; kind: string | null; aliases: string[] };
+  intendedUse: { use: string; notFor: string; localValidation: string; internalEstimate: string };
+  trainingData: {
+    dataset: { id: string | null; name: string | null; contentHash: string | null; images: number | null };
+    classes: { names: string[] | null; positive: string | null };
+    split: { level: 'patient' | 'image' | null; description: string };
+  };
+  internalEvaluation: { note: string; validation: CardEvaluation | null; test: CardEvaluation | null };
+  operatingPoint: {
+    policy: string | null;
+    threshold: number | null;
+    calibratedThreshold: number | null;
+    validationSensitivity: number | null;
+    validationSpecificity: number | null;
+    targetMet: boolean | null;
+  };
+  calibration: { method: string | null; fittedOn: string | null };
+  limitations: string[];
+  software: { libraries: CardSetting[] | null; preprocessing: CardSetting[] | null };
+  warnings: string[];
+  notRecorded: string[];
+}
+
+export interface Proportion {
+  value: number;
+  successes: number;
+  trials: number;
+  low: number;
+  high: number;
+}
+
+/** An external evaluation (GET/POST /v1/models/{name}/versions/{version}/evaluations). */
+export interface Evaluation {
+  id: string;
+  model: string;
+  version: number;
+  dataset: { id: string; name: string; contentHash: string };
+  status: JobStatus;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  progress?: { done: number; total: number };
+  result?: {
+    images: number;
+    patients?: number;
+    threshold: number;
+    calibrated: boolean;
+    metrics: {
+      count: number;
+      auc: { value: number; low: number; high: number };
+      accuracy: Proportion;
+      sensitivity: Proportion;
+      specificity: Proportion;
+      f1: number;
+      calibration: { ece: number; brier: number };
+    };
+  };
+  error?: { code: string; message: string };
+}
+
+/** One alias move (GET /v1/models/{name}/aliases/history). */
+export interface AliasHistoryEntry {
+  at: string;
+  alias: string;
+  action: 'set' | 'move' | 'delete';
+  from: number | null;
+  to: number | null;
+  by: { name: string; role: 'admin' | 'predict' | null };
+  forced: boolean;
+  guard?: { outcome: 'not-applicable' | 'no-common-dataset' | 'passed' | 'overridden'; datasets?: string[] };
+}

@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, auth, canAdmin, deleteVersion, describeError, getModel, listModels, setAlias } from '../api.ts';
+import { aliasHistory, ApiError, auth, canAdmin, deleteVersion, describeError, getModel, listModels, setAlias } from '../api.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { Notice } from '../components/Notice.tsx';
 import { delta, num, pct, when } from '../format.ts';
 import { useStore } from '../store.ts';
-import type { ModelDetail, ModelSummary, ModelVersion } from '../types.ts';
+import type { AliasHistoryEntry, ModelDetail, ModelSummary, ModelVersion } from '../types.ts';
 
 const ALIAS = 'production';
 
@@ -19,6 +19,10 @@ export function ModelsView({ name }: { name?: string }) {
   const [remove, setRemove] = useState<ModelVersion | null>(null);
   const [busy, setBusy] = useState(false);
   const [compare, setCompare] = useState<number[]>([]);
+  /** The API's 409 PROMOTION_WORSE message for the version in the dialog: the dialog then offers "promote anyway". */
+  const [guard, setGuard] = useState<string | null>(null);
+  const [history, setHistory] = useState<AliasHistoryEntry[] | null>(null);
+  const [historyError, setHistoryError] = useState<string | null>(null);
 
   const current = name ?? models?.defaultModel;
   const hasModel = !!models?.models.some((m) => m.name === current);
@@ -27,8 +31,18 @@ export function ModelsView({ name }: { name?: string }) {
       const m = await listModels();
       setModels(m);
       const n = name ?? m.defaultModel;
-      setDetail(m.models.some((x) => x.name === n) ? await getModel(n) : null);
+      const exists = m.models.some((x) => x.name === n);
+      setDetail(exists ? await getModel(n) : null);
       setError(null);
+      if (exists)
+        aliasHistory(n).then(
+          (h) => {
+            setHistory(h);
+            setHistoryError(null);
+          },
+          (err) => setHistoryError(describeError(err)),
+        );
+      else setHistory(null);
     } catch (err) {
       setError(describeError(err));
     }
@@ -39,18 +53,31 @@ export function ModelsView({ name }: { name?: string }) {
   const versions = [...(detail?.versions ?? [])].reverse();
   const byVersion = new Map(detail?.versions.map((v) => [v.version, v]));
 
-  const doPromote = async () => {
+  const closePromote = () => {
+    setPromote(null);
+    setGuard(null);
+  };
+
+  const doPromote = async (force = false) => {
     if (!promote || !detail) return;
     setBusy(true);
     try {
-      const r = await setAlias(detail.name, ALIAS, promote.version);
-      setNotice(`${ALIAS} now points at v${r.version}${r.previous ? ` (was v${r.previous})` : ''}. Every API replica loads and warms it, then switches.`);
+      const r = await setAlias(detail.name, ALIAS, promote.version, force);
+      setNotice(
+        `${ALIAS} now points at v${r.version}${r.previous ? ` (was v${r.previous})` : ''}${force ? ', promoted anyway over the guard' : ''}. Every API replica loads and warms it, then switches.`,
+      );
+      closePromote();
       await load();
     } catch (err) {
-      setError(describeError(err));
+      if (err instanceof ApiError && err.status === 409 && err.code === 'PROMOTION_WORSE') {
+        // Keep the dialog open: say why the API refused and offer to override it.
+        setGuard(err.message);
+      } else {
+        setError(describeError(err));
+        closePromote();
+      }
     } finally {
       setBusy(false);
-      setPromote(null);
     }
   };
 
@@ -184,14 +211,34 @@ export function ModelsView({ name }: { name?: string }) {
           </div>
         </section>
       )}
+      {detail && <AliasHistorySection entries={history} error={historyError} />}
       {promote && detail && (
         <ConfirmDialog
-          title={production === undefined ? `Set ${ALIAS} to v${promote.version}?` : promote.version < production ? `Roll back ${ALIAS} to v${promote.version}?` : `Promote v${promote.version} to ${ALIAS}?`}
-          confirmLabel={production !== undefined && promote.version < production ? `Roll back to v${promote.version}` : `Promote v${promote.version}`}
+          title={
+            guard
+              ? `v${promote.version} scored worse: promote anyway?`
+              : production === undefined
+                ? `Set ${ALIAS} to v${promote.version}?`
+                : promote.version < production
+                  ? `Roll back ${ALIAS} to v${promote.version}?`
+                  : `Promote v${promote.version} to ${ALIAS}?`
+          }
+          confirmLabel={
+            guard ? 'Promote anyway' : production !== undefined && promote.version < production ? `Roll back to v${promote.version}` : `Promote v${promote.version}`
+          }
+          danger={!!guard}
           busy={busy}
-          onConfirm={() => void doPromote()}
-          onCancel={() => setPromote(null)}
+          onConfirm={() => void doPromote(!!guard)}
+          onCancel={closePromote}
         >
+          {guard && (
+            <div class="dialog-guard" role="alert" data-testid="promotion-worse">
+              <p>
+                <strong>The API refused the move (409 PROMOTION_WORSE):</strong> {guard}
+              </p>
+              <p>"Promote anyway" sends the move again with force; the alias history records that it was forced.</p>
+            </div>
+          )}
           <PromoteText target={promote} from={production !== undefined ? byVersion.get(production) : undefined} latest={detail.versions.at(-1)?.version} />
         </ConfirmDialog>
       )}
@@ -221,17 +268,28 @@ function PromoteText({ target, from, latest }: { target: ModelVersion; from?: Mo
         it back.
       </p>
       {from && (
-        <table class="compact">
+        <table class="compact" data-testid="promote-deltas">
           <caption>Test metrics, v{from.version} → v{target.version}</caption>
           <tbody>
-            {(['auc', 'sensitivity', 'specificity'] as const).map((k) => (
-              <tr key={k}>
-                <th scope="row">{k === 'auc' ? 'ROC AUC' : k}</th>
-                <td>{num(a?.[k])}</td>
-                <td>→ {num(b?.[k])}</td>
-                <td>({delta(a?.[k], b?.[k])})</td>
-              </tr>
-            ))}
+            <tr>
+              <th scope="col">Metric</th>
+              <th scope="col">v{from.version} (now)</th>
+              <th scope="col">v{target.version}</th>
+              <th scope="col">Change</th>
+            </tr>
+            {(['auc', 'sensitivity', 'specificity', 'accuracy'] as const).map((k) => {
+              const d = a?.[k] !== undefined && b?.[k] !== undefined ? b[k] - a[k] : undefined;
+              return (
+                <tr key={k} data-metric={k}>
+                  <th scope="row">{k === 'auc' ? 'ROC AUC' : k}</th>
+                  <td>{num(a?.[k])}</td>
+                  <td>→ {num(b?.[k])}</td>
+                  <td class={d === undefined || d === 0 ? '' : d > 0 ? 'better' : 'worse'} data-testid={`delta-${k}`}>
+                    {delta(a?.[k], b?.[k])}
+                  </td>
+                </tr>
+              );
+            })}
             <tr>
               <th scope="row">threshold</th>
               <td>{num(from.metadata.threshold)}</td>
@@ -248,5 +306,59 @@ function PromoteText({ target, from, latest }: { target: ModelVersion; from?: Mo
         </p>
       )}
     </>
+  );
+}
+
+const GUARD_TEXT: Record<NonNullable<AliasHistoryEntry['guard']>['outcome'], string> = {
+  'not-applicable': 'no check (new alias)',
+  'no-common-dataset': 'no check (no dataset evaluated in common)',
+  passed: 'guard passed',
+  overridden: 'guard overridden',
+};
+
+/** GET /v1/models/{name}/aliases/history: who moved which alias, when, from and to which version. */
+function AliasHistorySection({ entries, error }: { entries: AliasHistoryEntry[] | null; error: string | null }) {
+  return (
+    <section class="card" aria-labelledby="alias-history-title" data-testid="alias-history">
+      <h2 id="alias-history-title">Alias history</h2>
+      {error && <Notice kind="error">{error}</Notice>}
+      {!entries && !error && <p class="muted">Loading…</p>}
+      {entries && entries.length === 0 && <p class="empty">No alias has been set or moved yet.</p>}
+      {entries && entries.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <caption class="sr-only">Alias moves, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Alias</th>
+                <th scope="col">Change</th>
+                <th scope="col">By</th>
+                <th scope="col">Guard</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entries.map((e, i) => (
+                <tr key={`${e.at}-${i}`}>
+                  <td>{when(e.at)}</td>
+                  <td>{e.alias}</td>
+                  <td>
+                    {e.action === 'delete' ? `removed (was v${e.from})` : e.from === null ? `set to v${e.to}` : `v${e.from} → v${e.to}`}
+                  </td>
+                  <td>
+                    {e.by.name}
+                    {e.by.role ? ` (${e.by.role})` : ''}
+                  </td>
+                  <td>
+                    {e.forced && <span class="badge status-failed">forced</span>} {e.guard ? GUARD_TEXT[e.guard.outcome] : '–'}
+                    {e.guard?.datasets?.length ? <span class="muted"> on {e.guard.datasets.join(', ')}</span> : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
   );
 }

@@ -6,6 +6,7 @@ import { Notice } from '../components/Notice.tsx';
 import { duration, num, pct, when } from '../format.ts';
 import { METRIC_ROWS, rocData } from '../metrics-view.ts';
 import type { ModelVersion, SplitMetrics } from '../types.ts';
+import { EvaluationsSection, ModelCardSection } from './VersionCard.tsx';
 
 /** One version: metrics, ROC, confusion matrices, training curves, data and parameters. */
 export function VersionView({ name, version }: { name: string; version: number }) {
@@ -133,11 +134,11 @@ export function VersionView({ name, version }: { name: string; version: number }
         )}
       </section>
 
-      <section class="card" aria-labelledby="calibration-title">
-        <h2 id="calibration-title">Calibration and model card</h2>
-        <p class="muted">
-          This version's metadata records no calibration (reliability) data, model card or external evaluation; the full metadata is below.
-        </p>
+      <ModelCardSection name={name} version={version} />
+      <EvaluationsSection name={name} version={version} />
+
+      <section class="card" aria-labelledby="metadata-title">
+        <h2 id="metadata-title">Metadata</h2>
         <details>
           <summary>All metadata (JSON)</summary>
           <pre class="json">{JSON.stringify(m, (k, val: unknown) => (k === 'roc' && Array.isArray(val) ? `[${val.length} points]` : val), 2)}</pre>
