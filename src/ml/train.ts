@@ -6,6 +6,7 @@ import { evaluateModel } from './evaluate.ts';
 import { accuracyAt, binaryCrossEntropy } from './metrics.ts';
 import { createRng, deriveSeed, shuffleInPlace } from './random.ts';
 import { pixelsToTensor, standardizeImages } from './standardize.ts';
+import { withPoolArgmax } from './tensorflow-gradients.ts';
 import type {
   EpochMetrics,
   ImageSource,
@@ -121,14 +122,17 @@ function trainStep(
       const k = targets.length;
       const y = tf.tensor2d(targets, [k, 1]);
       const w = tf.tensor2d(weights, [k, 1]);
-      const cost = optimizer.minimize(
-        () => {
-          const p = model.apply(x, { training: true }) as tf.Tensor;
-          held.prediction = tf.keep(p);
-          return weightedBinaryCrossEntropy(p, y, w);
-        },
-        true,
-        varList,
+      // Max-pool gradients through TensorFlow's argmax (tensorflow backend; training only).
+      const cost = withPoolArgmax(model, () =>
+        optimizer.minimize(
+          () => {
+            const p = model.apply(x, { training: true }) as tf.Tensor;
+            held.prediction = tf.keep(p);
+            return weightedBinaryCrossEntropy(p, y, w);
+          },
+          true,
+          varList,
+        ),
       )!;
       const predicted = tf.cast(tf.greaterEqual(held.prediction!, 0.5), 'float32');
       const correct = tf.sum(tf.cast(tf.equal(predicted, y), 'float32'));

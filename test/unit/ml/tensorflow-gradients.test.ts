@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../../src/ml/engine.ts';
+import { buildChestXRayNet } from '../../../src/ml/model.ts';
+import { maxPoolWithArgmax, withPoolArgmax } from '../../../src/ml/tensorflow-gradients.ts';
 
 describe('Relu gradient on the tensorflow backend (fused ReluGrad)', () => {
   let engine: string;
@@ -31,5 +33,115 @@ describe('Relu gradient on the tensorflow backend (fused ReluGrad)', () => {
       const diff = tf.max(tf.abs(tf.sub(viaRelu, viaStep))).dataSync()[0]!;
       expect(diff).toBeLessThan(1e-4);
     });
+  });
+});
+
+describe('max-pool gradient through MaxPoolWithArgmax (tensorflow backend, training only)', () => {
+  let engine: string;
+  beforeAll(async () => {
+    engine = (await initEngine()).name;
+  });
+
+  type Case = { shape: [number, number, number, number]; pool: [number, number]; strides: [number, number]; padding: 'valid' | 'same' };
+  const cases: Case[] = [
+    { shape: [1, 4, 4, 1], pool: [2, 2], strides: [2, 2], padding: 'valid' },
+    { shape: [3, 7, 9, 2], pool: [2, 2], strides: [2, 2], padding: 'valid' },
+    { shape: [2, 5, 5, 3], pool: [2, 2], strides: [2, 2], padding: 'same' },
+    { shape: [4, 11, 13, 5], pool: [3, 3], strides: [2, 2], padding: 'same' },
+    { shape: [2, 9, 8, 4], pool: [3, 2], strides: [1, 2], padding: 'valid' },
+    { shape: [5, 16, 16, 8], pool: [2, 2], strides: [2, 2], padding: 'valid' },
+  ];
+
+  /** Largest |argmax-based - tf.grad(tf.maxPool)| over the input gradient, and over the forward output. */
+  function compare(x: tf.Tensor4D, c: Case): { grad: number; value: number } {
+    return tf.tidy(() => {
+      const y = maxPoolWithArgmax(x, c.pool, c.strides, c.padding);
+      const ref = tf.maxPool(x, c.pool, c.strides, c.padding);
+      expect(y.shape).toEqual(ref.shape);
+      const dy = tf.randomNormal(ref.shape, 0, 1, 'float32', 7);
+      const got = tf.grad((t: tf.Tensor) => maxPoolWithArgmax(t as tf.Tensor4D, c.pool, c.strides, c.padding))(x, dy);
+      const expected = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, c.pool, c.strides, c.padding))(x, dy);
+      return {
+        grad: tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0]!,
+        value: tf.max(tf.abs(tf.sub(y, ref))).dataSync()[0]!,
+      };
+    });
+  }
+
+  /** Tie-heavy input: flat black borders, a constant plateau, and sparse bright pixels. */
+  function tieHeavy(shape: Case['shape']): tf.Tensor4D {
+    const [n, h, w, ch] = shape;
+    const data = new Float32Array(n * h * w * ch);
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < h; i++)
+        for (let j = 0; j < w; j++)
+          for (let k = 0; k < ch; k++) {
+            const border = i < 2 || j < 2 || i >= h - 2 || j >= w - 2;
+            const plateau = i >= h / 2;
+            const bright = (i * 7 + j * 3 + k + b) % 11 === 0;
+            data[((b * h + i) * w + j) * ch + k] = border ? 0 : bright ? 1 : plateau ? 0.5 : (b + 1) * 0.25;
+          }
+    return tf.tensor4d(data, shape);
+  }
+
+  it('matches TensorFlow maxPool forward and gradient on random inputs', () => {
+    if (engine !== 'tensorflow') return;
+    cases.forEach((c, i) => {
+      const x = tf.randomUniform(c.shape, -1, 1, 'float32', 100 + i) as tf.Tensor4D;
+      const d = compare(x, c);
+      expect(d.value, JSON.stringify(c)).toBeLessThanOrEqual(1e-6);
+      expect(d.grad, JSON.stringify(c)).toBeLessThanOrEqual(1e-6);
+      x.dispose();
+    });
+  });
+
+  it('gives ties to the same element as TensorFlow (first max): all zeros, constants, black borders', () => {
+    if (engine !== 'tensorflow') return;
+    for (const c of cases) {
+      const inputs = [tf.zeros(c.shape) as tf.Tensor4D, tf.fill(c.shape, -3) as tf.Tensor4D, tieHeavy(c.shape)];
+      for (const x of inputs) {
+        const d = compare(x, c);
+        expect(d.value, JSON.stringify(c)).toBeLessThanOrEqual(1e-6);
+        expect(d.grad, JSON.stringify(c)).toBeLessThanOrEqual(1e-6);
+      }
+      tf.dispose(inputs);
+    }
+  });
+
+  it('routes each image of a batch to its own input (include_batch_in_index)', () => {
+    if (engine !== 'tensorflow') return;
+    tf.tidy(() => {
+      // Image b holds value b + 1 at one pixel of each window, so a wrong batch offset moves gradients across images.
+      const x = tf.concat([0, 1, 2].map((b) => tf.mul(tieHeavy([1, 6, 6, 2]), b + 1)), 0) as tf.Tensor4D;
+      const g = tf.grad((t: tf.Tensor) => maxPoolWithArgmax(t as tf.Tensor4D, [2, 2], [2, 2], 'valid'))(x);
+      const perImage = tf.sum(g, [1, 2, 3]).arraySync() as number[];
+      expect(perImage).toEqual([18, 18, 18]); // 3x3 windows x 2 channels, one unit of gradient each
+    });
+  });
+
+  it('is used inside withPoolArgmax only, and the model gives the same loss gradients as without it', () => {
+    if (engine !== 'tensorflow') return;
+    const model = buildChestXRayNet({ inputSize: 64, filterMultiplier: 0.25, seed: 3 });
+    const pools = model.layers.filter((l) => l.getClassName() === 'MaxPooling2D');
+    expect(pools.length).toBeGreaterThan(0);
+    const kernelsBefore = pools.map((l) => (l as unknown as { poolingFunction: unknown }).poolingFunction);
+    tf.tidy(() => {
+      const x = tf.concat([tf.randomNormal([2, 64, 64, 1], 0, 1, 'float32', 5), tf.zeros([1, 64, 64, 1])], 0);
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const loss = () => tf.mean(model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar;
+      const plain = tf.variableGrads(loss, vars);
+      const argmax = withPoolArgmax(model, () => {
+        for (const l of pools) expect(Object.hasOwn(l, 'poolingFunction')).toBe(true);
+        return tf.variableGrads(loss, vars);
+      });
+      for (const name of Object.keys(plain.grads)) {
+        const diff = tf.max(tf.abs(tf.sub(plain.grads[name]!, argmax.grads[name]!))).dataSync()[0]!;
+        expect(diff, name).toBeLessThanOrEqual(1e-6);
+      }
+      expect(Math.abs(plain.value.dataSync()[0]! - argmax.value.dataSync()[0]!)).toBeLessThanOrEqual(1e-6);
+    });
+    expect(pools.map((l) => (l as unknown as { poolingFunction: unknown }).poolingFunction)).toEqual(kernelsBefore);
+    for (const l of pools) expect(Object.hasOwn(l, 'poolingFunction')).toBe(false);
+    model.dispose();
   });
 });
