@@ -3,7 +3,7 @@ import { labelOf } from '../domain/labelling.ts';
 import { silentLogger, type Logger } from '../domain/logger.ts';
 import { AppError, isAppError } from '../errors.ts';
 import { decodeImage, dicomPolicyOf, type DecodedImage, type DicomFacts, type DicomPolicy } from '../imaging/decode.ts';
-import { decodeOverlayBase, DEFAULT_OVERLAY_MAX_SIDE, heatLayerPng, heatmapOverlayPng, type OverlayBase } from '../imaging/overlay.ts';
+import { decodeOverlayBase, DEFAULT_OVERLAY_MAX_SIDE, overlayBaseFromGrey, heatLayerPng, heatmapOverlayPng, type OverlayBase } from '../imaging/overlay.ts';
 import type { AppMetrics } from '../metrics.ts';
 import { tensorCount } from '../ml/engine.ts';
 import type { PredictRuntime } from '../onnx/runtime.ts';
@@ -259,8 +259,12 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
         const m = lease.value;
         const [decoded] = await decodeAll([image], m.inputSize);
         const pixels = decoded!.pixels;
-        // Decoded again for display only, in the image's own geometry; the model input above is unchanged.
-        const original = await decodeOverlayBase(image, maxSide, { maxPixels });
+        // For display only, in the image's own geometry (a DICOM's 8-bit frame as decoded; a PNG or
+        // JPEG decoded again at overlay size); the model input above is unchanged.
+        const picture = decoded!.dicom?.picture;
+        const original = picture
+          ? await overlayBaseFromGrey(picture.pixels, picture.width, picture.height, maxSide)
+          : await decodeOverlayBase(image, maxSide, { maxPixels });
         const base: OverlayBase = original ?? {
           grey: pixels!,
           width: m.inputSize,

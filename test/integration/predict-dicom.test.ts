@@ -178,6 +178,13 @@ describe.skipIf(toolsMissing)('a picture and its DICOM encodings', () => {
     expect(explain.status).toBe(200);
     expect(Math.abs(explain.body.probability - pngProbs[0]!)).toBeLessThanOrEqual(1e-6);
     expect((await sharp(Buffer.from(explain.body.heatmap, 'base64')).metadata()).format).toBe('png');
+    // The overlay lies over the DICOM frame in its own geometry, not the model's squashed square.
+    const src = sources[0]!;
+    expect(explain.body.geometry).toBe('original');
+    expect(explain.body.source).toEqual({ width: src.width, height: src.height });
+    expect(Math.abs(explain.body.width / explain.body.height - src.width / src.height)).toBeLessThan(0.02);
+    const drawn = await sharp(Buffer.from(explain.body.heatmap, 'base64')).metadata();
+    expect({ width: drawn.width, height: drawn.height }).toEqual({ width: explain.body.width, height: explain.body.height });
     const png = await h.http.post('/v1/explain').set('content-type', 'application/dicom').set('accept', 'image/png').send(Buffer.from(file));
     expect(png.status).toBe(200);
     expect(png.headers['content-type']).toBe('image/png');
