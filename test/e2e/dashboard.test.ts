@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xrayDicom } from '../helpers/dicom-files.ts';
 import { xrayFile } from '../helpers/image-files.ts';
 import { ROOT, startService, type ServiceProcess } from '../helpers/service-process.ts';
 import { rawZip, writeZip, xrayItems } from '../helpers/zips.ts';
@@ -249,12 +250,19 @@ describe.runIf(haveChromium)('the dashboard in Chromium against a started servic
       const well = path.join(work, 'sample-normal.jpeg');
       await writeFile(sick, await xrayFile(9001, true, 320, 'png'));
       await writeFile(well, await xrayFile(9002, false, 320, 'jpeg'));
+      // And a DICOM (CR, 256 wide x 320 high), which the browser cannot show: its overlay is the frame itself.
+      const dicom = path.join(work, 'sample.dcm');
+      await writeFile(dicom, xrayDicom({ width: 256, height: 320, seed: 9003 }).bytes);
       await go('#/try');
       await page.getByTestId('heatmap-note').waitFor();
-      await page.setInputFiles('#try-files', [sick, well]);
-      await expect.poll(() => page.getByTestId('probability').count(), { timeout: 60_000 }).toBe(2);
+      await page.setInputFiles('#try-files', [sick, well, dicom]);
+      await expect.poll(() => page.getByTestId('probability').count(), { timeout: 60_000 }).toBe(3);
       for (const text of await page.getByTestId('probability').allTextContents()) expect(text).toMatch(/^\d{1,3}\.\d%$/);
-      await expect.poll(() => page.getByTestId('overlay').count(), { timeout: 60_000 }).toBe(2);
+      await expect.poll(() => page.getByTestId('overlay').count(), { timeout: 60_000 }).toBe(3);
+      const dicomOverlay = page.getByTestId('overlay').nth(2);
+      await expect
+        .poll(() => dicomOverlay.evaluate((img: HTMLImageElement) => (img.complete ? [img.naturalWidth, img.naturalHeight] : null)))
+        .toEqual([256, 320]);
       const overlay = page.getByTestId('overlay').first();
       await expect.poll(() => overlay.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
       const slider = page.getByRole('slider', { name: 'Heat map opacity' }).first();
