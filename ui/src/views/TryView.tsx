@@ -20,6 +20,10 @@ const ACCEPT = 'image/png,image/jpeg,.png,.jpg,.jpeg,.dcm,application/dicom';
 const MAX_FILES = 64;
 let nextId = 1;
 
+function isDicom(file: File): boolean {
+  return file.type === 'application/dicom' || /\.dcm$/i.test(file.name);
+}
+
 function parseTarget(v: string): Target {
   if (v.startsWith('v:')) return { version: Number(v.slice(2)) };
   if (v.startsWith('a:')) return { alias: v.slice(2) };
@@ -141,7 +145,7 @@ export function TryView() {
             onDragLeave={() => setDragging(false)}
             onDrop={onDrop}
           >
-            <label for="try-files">Drop chest X-rays here (PNG or JPEG, up to {MAX_FILES}), or choose files:</label>
+            <label for="try-files">Drop chest X-rays here (PNG, JPEG or DICOM, up to {MAX_FILES}), or choose files:</label>
             <input
               id="try-files"
               type="file"
@@ -196,7 +200,11 @@ function ResultCard({ item: it, onOpacity, onNoPreview }: { item: Item; onOpacit
       <div class="xray-pair">
         <figure>
           {it.noPreview ? (
-            <div class="no-preview">The browser cannot show this file type.</div>
+            <div class="no-preview">
+              {isDicom(it.file)
+                ? 'A DICOM file: the browser cannot draw it. The overlay shows its frame as the service decoded it (Modality and VOI LUTs applied).'
+                : 'The browser cannot show this file type.'}
+            </div>
           ) : (
             <img src={it.url} alt={`Original: ${it.file.name}`} onError={onNoPreview} />
           )}
