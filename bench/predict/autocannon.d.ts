@@ -1,4 +1,4 @@
-/** The part of autocannon's programmatic API the predict bench uses (the package ships no types). */
+/** The part of autocannon's programmatic API the predict benches use (the package ships no types). */
 declare module 'autocannon' {
   interface Options {
     url: string;
@@ -7,6 +7,8 @@ declare module 'autocannon' {
     body?: Buffer | string;
     connections?: number;
     duration?: number;
+    /** Stop after this many requests (instead of a duration). */
+    amount?: number;
     pipelining?: number;
     timeout?: number;
   }
