@@ -14,17 +14,13 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { freePort } from '../../test/helpers/service-process.ts';
+import { cpuLine, flagReader, ROOT, runJson as runJsonIn, waitFor } from './common.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const argv = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-};
+const flag = flagReader(argv);
 const DURATION = Number(flag('duration', '10'));
 const CONNECTIONS = flag('connections', '1,8,32').split(',').map(Number);
 const SIZE = Number(flag('size', '256'));
@@ -32,42 +28,13 @@ const MALLOC = !argv.includes('--no-malloc');
 const PROFILE = argv.includes('--profile');
 const QUALITY = Number(flag('quality', '90'));
 
+const runJson = (script: string, args: string[]) => runJsonIn(script, args, childEnv());
+
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', ...extra };
   for (const k of Object.keys(MALLOC_ENV)) delete env[k];
   if (MALLOC) Object.assign(env, MALLOC_ENV);
   return env;
-}
-
-/** Runs a tsx script to completion and parses the JSON line it prints last. */
-function runJson(script: string, args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Record<string, unknown>);
-      else reject(new Error(`${script} exited ${code}: ${err.split('\n').filter((l) => !/absl|oneDNN/.test(l)).join('\n').slice(-2000)}`));
-    });
-  });
-}
-
-
-async function waitLive(base: string, child: ChildProcess, ms = 60_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`the API exited with ${child.exitCode} while starting`);
-    try {
-      if ((await fetch(`${base}/health/live`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the API did not answer /health/live in time');
 }
 
 /** CPU seconds (user + system) a process used so far, from /proc. */
@@ -92,6 +59,7 @@ async function main(): Promise<void> {
   let api: ChildProcess | undefined;
   try {
     const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+    console.log(cpuLine());
     console.log(`${cpus().length} cores, load average ${load()} (other processes on these cores skew every number)`);
     console.log(`malloc env: ${MALLOC ? Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ') : 'OFF'}`);
     const prepared = await runJson(worker, ['prepare', dataDir, jpegPath, String(SIZE), String(QUALITY)]);
@@ -108,7 +76,7 @@ async function main(): Promise<void> {
       env: childEnv({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', QUEUE_PREFIX: `bench-predict-${process.pid}` }),
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    await waitLive(base, api);
+    await waitFor(`${base}/health/live`, api);
     const jpeg = await readFile(jpegPath);
     const request = { url: `${base}/v1/predict`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg };
     const first = await fetch(request.url, { method: 'POST', headers: request.headers, body: jpeg });

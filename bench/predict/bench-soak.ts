@@ -12,21 +12,15 @@
  * must not fail any). CPU model and flags come first: numbers differ between CPUs of this kind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { freePort } from '../../test/helpers/service-process.ts';
+import { cpuLine, flagReader, ROOT, runJson as runJsonIn, waitFor } from './common.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const argv = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-};
+const flag = flagReader(process.argv.slice(2));
 const REQUESTS = Number(flag('requests', '100000'));
 const SWAPS = Number(flag('swaps', '50'));
 const CONNECTIONS = Number(flag('connections', '8'));
@@ -35,46 +29,11 @@ const SIDE = Number(flag('side', '512'));
 const MODEL = 'chestxraynet';
 const GOAL = 0.05;
 
-function cpuLine(): string {
-  const info = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? 'unknown';
-  const flags = (/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(' ');
-  const simd = ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16'].filter((f) => flags.includes(f));
-  return `CPU: ${model}; SIMD flags: ${simd.join(' ')}`;
-}
-
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', ...MALLOC_ENV, ...extra };
 }
 
-function runJson(script: string, args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: childEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Record<string, unknown>);
-      else reject(new Error(`${script} exited ${code}: ${err.slice(-2000)}`));
-    });
-  });
-}
-
-async function waitFor(url: string, child: ChildProcess, ms = 90_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`the API exited with ${child.exitCode} while starting`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer 200 in time`);
-}
+const runJson = (script: string, args: string[]) => runJsonIn(script, args, childEnv({}));
 
 interface Sample {
   readonly requests: number;
@@ -166,7 +125,7 @@ async function main(): Promise<void> {
     const from = Math.max(1, samples.findIndex((x) => x.requests >= REQUESTS * 0.1));
     const warmSet = samples.slice(from, from + 5);
     const last = samples.slice(-5);
-    const at = (set: Sample[], pick: (x: Sample) => number) => median(set.map(pick));
+    const at = (set: Sample[], pick: (x: Sample) => number) => Math.round(median(set.map(pick)) * 10) / 10;
     const warm = { requests: warmSet[0]!.requests, rssMb: at(warmSet, (x) => x.rssMb), heapMb: at(warmSet, (x) => x.heapMb), tensors: at(warmSet, (x) => x.tensors) };
     const growth = (pick: (x: Sample) => number) => at(last, pick) / Math.max(1e-9, pick(warm as Sample)) - 1;
     const rss = growth((x) => x.rssMb);
@@ -176,9 +135,9 @@ async function main(): Promise<void> {
     const verdict = (g: number) => (g <= GOAL ? 'ok' : 'OVER');
     console.log(`\n${done} predictions and ${SWAPS} swaps in ${seconds.toFixed(0)} s (${Math.round(done / seconds)} req/s), ${failed} failed`);
     console.log(`growth from the end of warm-up (5 samples from ${warm.requests} requests on) to the last 5 samples (medians), goal <= ${pct(GOAL)}:`);
-    console.log(`  RSS     ${warm.rssMb} -> ${median(last.map((x) => x.rssMb))} MB: ${pct(rss)} ${verdict(rss)}`);
-    console.log(`  heap    ${warm.heapMb} -> ${median(last.map((x) => x.heapMb))} MB: ${pct(heap)} ${verdict(heap)}`);
-    console.log(`  tensors ${warm.tensors} -> ${median(last.map((x) => x.tensors))}: ${pct(tensors)} ${verdict(tensors)}`);
+    console.log(`  RSS     ${warm.rssMb} -> ${at(last, (x) => x.rssMb)} MB: ${pct(rss)} ${verdict(rss)}`);
+    console.log(`  heap    ${warm.heapMb} -> ${at(last, (x) => x.heapMb)} MB: ${pct(heap)} ${verdict(heap)}`);
+    console.log(`  tensors ${warm.tensors} -> ${at(last, (x) => x.tensors)}: ${pct(tensors)} ${verdict(tensors)}`);
     console.log(JSON.stringify({ requests: done, swaps: SWAPS, failed, seconds, growth: { rss, heap, tensors }, samples }));
   } finally {
     if (api && api.exitCode === null) {

@@ -1,0 +1,55 @@
+/** What the predict benches share: flags, a JSON-printing child, waiting for the API, the CPU line. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** `--name value` from argv, else `fallback`. */
+export function flagReader(argv: readonly string[]): (name: string, fallback: string) => string {
+  return (name, fallback) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
+  };
+}
+
+/** The CPU model and the SIMD flags that decide the engine's speed (they differ between machines of this kind). */
+export function cpuLine(): string {
+  const info = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? 'unknown';
+  const flags = (/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(' ');
+  const simd = ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16'].filter((f) => flags.includes(f));
+  return `CPU: ${model}; SIMD flags: ${simd.join(' ')}`;
+}
+
+/** Runs a tsx script to completion and parses the JSON line it prints last. */
+export function runJson(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Record<string, unknown>);
+      else reject(new Error(`${script} exited ${code}: ${err.split('\n').filter((l) => !/absl|oneDNN/.test(l)).join('\n').slice(-2000)}`));
+    });
+  });
+}
+
+/** Waits until `url` answers 2xx, failing early when `child` (the API) exits. */
+export async function waitFor(url: string, child: ChildProcess, ms = 60_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`the API exited with ${child.exitCode} while starting`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer in time`);
+}
