@@ -90,16 +90,28 @@ afterAll(async () => {
 describe.skipIf(toolsMissing)('a picture and its DICOM encodings', () => {
   // An X-ray of each class (at the model's input size, as it was trained), and a blend of the two
   // whose probability is undecided, where a lossy codec's error shows.
-  const positive = syntheticXray(64, true, 11);
-  const negative = syntheticXray(64, false, 12);
-  const blend = (w: number) => positive.map((p, i) => Math.round(w * p + (1 - w) * negative[i]!));
+  // The tiny model is retrained every run and its threads make it differ a little from run to
+  // run and CPU to CPU, so the two pictures are the clearest of a few candidates of each class.
   const dicomOf = (picture: Uint8Array) => xrayDicom({ width: 64, height: 64, picture, extra: IDENTITY_WINDOW });
-  const sources: XrayDicom[] = [dicomOf(positive), dicomOf(negative)];
+  const sources: XrayDicom[] = [];
   const files = new Map<string, Uint8Array[]>();
   const lossyDiffs = new Map<string, number>();
   let pngProbs: number[];
 
   beforeAll(async () => {
+    const clearest = async (positiveClass: boolean) => {
+      let pick: { picture: Uint8Array; p: number } | undefined;
+      for (let seed = 11; seed < 19; seed++) {
+        const picture = syntheticXray(64, positiveClass, positiveClass ? seed : seed + 100);
+        const p = await probability(await pngOf(dicomOf(picture)), 'image/png');
+        if (!pick || (positiveClass ? p > pick.p : p < pick.p)) pick = { picture, p };
+      }
+      return pick!.picture;
+    };
+    const positive = await clearest(true);
+    const negative = await clearest(false);
+    const blend = (w: number) => positive.map((p, i) => Math.round(w * p + (1 - w) * negative[i]!));
+    sources.push(dicomOf(positive), dicomOf(negative));
     // The blend nearest 0.5 among a sweep (the trained model decides which one that is).
     let best: { src: XrayDicom; p: number } | undefined;
     for (let w = 0.1; w < 0.95; w += 0.05) {
