@@ -104,7 +104,6 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
         })
       : null;
   const results = createResultService({
-    keySecret: resultsSecret,
     store: createResultStore({
       dataDir: config.dataDir,
       secret: resultsSecret,

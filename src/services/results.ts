@@ -8,16 +8,14 @@
  * RESULTS_KEY_SECRET); the clear part and everything that reaches Redis (the result id) or a log
  * identify nobody. The key material is RESULTS_KEY_SECRET, else the data dir's own (src/storage/kept-secrets.ts).
  */
-import { hkdfSync } from 'node:crypto';
 import { labelling } from '../domain/labelling.ts';
 import { silentLogger, type Logger } from '../domain/logger.ts';
 import { randomId } from '../domain/random-id.ts';
 import { AppError, isAppError, type ErrorCode } from '../errors.ts';
-import { decodeDicom, type DicomImage } from '../imaging/dicom/index.ts';
+import { LATERAL_VIEW_POSITIONS } from '../imaging/dicom/index.ts';
 import { SourceReference, type SealedSource } from '../imaging/dicom-sr/source.ts';
 import { writeResultSr } from '../imaging/dicom-sr/sr.ts';
 import { newUid } from '../imaging/dicom-sr/uid.ts';
-import { greyToPng } from '../imaging/grey-png.ts';
 import type { ResultStore } from '../storage/result-store.ts';
 import type { PredictionService, PredictionTarget } from './predictions.ts';
 import { resultBundle } from './result-fhir.ts';
@@ -71,11 +69,9 @@ export interface ResultService {
 }
 
 export interface ResultServiceOptions {
-  /** The results' key material (RESULTS_KEY_SECRET or the data dir's kept one). */
-  readonly keySecret: string;
   /** The encrypted store. */
   readonly store: ResultStore;
-  readonly predictions: Pick<PredictionService, 'predict'>;
+  readonly predictions: Pick<PredictionService, 'predictDicom'>;
   /** Content hash and class names of a model version. */
   readonly versionFacts: (name: string, version: number) => Promise<VersionFacts>;
   /** Queues a result for the PACS; null when no RESULTS_DICOMWEB_URL is set. */
@@ -91,20 +87,11 @@ export interface ResultServiceOptions {
 
 const notFound = (id: string) => new AppError('RESULT_NOT_FOUND', `No result ${JSON.stringify(id.slice(0, 64))} (unknown, or older than the retention)`, { id: id.slice(0, 64) });
 
-/**
- * DICOM in -> model input: the decoded 8-bit frame as a PNG through the prediction service, the way
- * uploaded PNGs go. THE ONE PLACE that joins the DICOM reader to prediction here; it is meant to be
- * replaced by the service's own DICOM input path when that lands.
- */
-async function predictOnDicom(predictions: Pick<PredictionService, 'predict'>, image: DicomImage, target: PredictionTarget) {
-  const png = await greyToPng(image.pixels, image.width, image.height);
-  const { model, predictions: [prediction] } = await predictions.predict([png], target);
-  return { model, prediction: prediction! };
-}
-
-/** The keyed-hash secret the DICOM reader asks for, derived from RESULTS_KEY_SECRET (its keys are not kept here). */
-function readerSecret(secret: string): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', Buffer.from(secret, 'utf8'), Buffer.alloc(0), 'cxr results: dicom reader keys v1', 32));
+/** A result is never made for a lateral view, whatever DICOM_REFUSE_LATERAL says for plain predictions. */
+function refuseLateral(viewPosition: string | null): void {
+  if (viewPosition !== null && LATERAL_VIEW_POSITIONS.includes(viewPosition.toUpperCase())) {
+    throw new AppError('DICOM_VIEW_NOT_ACCEPTED', `(0018,5101) ViewPosition ${JSON.stringify(viewPosition.slice(0, 16))} is a lateral view; frontal (PA, AP) views are read`);
+  }
 }
 
 function isResultRecord(v: Record<string, unknown>, id: string): v is Record<string, unknown> & ResultRecord {
@@ -128,7 +115,6 @@ function isResultRecord(v: Record<string, unknown>, id: string): v is Record<str
 export function createResultService(opts: ResultServiceOptions): ResultService {
   const log = opts.logger ?? silentLogger;
   const { store, predictions } = opts;
-  const secret = readerSecret(opts.keySecret);
   const maxInflated = opts.maxPixels * 2 + (1 << 20);
   let sweeper: NodeJS.Timeout | undefined;
 
@@ -156,21 +142,25 @@ export function createResultService(opts: ResultServiceOptions): ResultService {
 
   async function analyseDicom(bytes: Uint8Array, target: PredictionTarget, via: ResultVia): Promise<AnalysedInstance> {
     const source = SourceReference.fromBytes(bytes, maxInflated);
-    const image = await decodeDicom(bytes, { keySecret: secret, maxPixels: opts.maxPixels, refuseLateral: true });
-    const { model, prediction } = await predictOnDicom(predictions, image, target);
+    // The service's one DICOM input path: header checks, then the decode in the DICOM threads.
+    const {
+      model,
+      predictions: [prediction],
+    } = await predictions.predictDicom([bytes], target);
+    const h = prediction!.dicom.header;
+    refuseLateral(h.viewPosition);
     const facts = await opts.versionFacts(model.name, model.version);
     const id = randomId('res_');
-    const h = image.header;
     const record: ResultRecord = {
       v: 1,
       id,
       createdAt: new Date().toISOString(),
       via,
       model: { name: model.name, version: model.version, contentHash: facts.contentHash },
-      probability: prediction.probability,
-      label: prediction.label,
-      threshold: prediction.threshold,
-      positive: prediction.label === facts.classNames[1],
+      probability: prediction!.probability,
+      label: prediction!.label,
+      threshold: prediction!.threshold,
+      positive: prediction!.label === facts.classNames[1],
       source: {
         modality: h.modality,
         viewPosition: h.viewPosition,
