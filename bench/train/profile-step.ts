@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../src/ml/model.ts';
 import { toInputTensor } from '../../src/ml/standardize.ts';
+import { withPoolArgmax } from '../../src/ml/tensorflow-gradients.ts';
 import { flag, memoryImageSource, peakRssMb } from './common.ts';
 import { applyExperiments } from './experiments.ts';
 
@@ -28,10 +29,13 @@ async function main(): Promise<void> {
   const step = () =>
     tf.tidy(() => {
       const x = toInputTensor(px, batch, size);
-      const cost = optimizer.minimize(() => {
-        const p = tf.clipByValue(model.apply(x, { training: true }) as tf.Tensor, 1e-7, 1 - 1e-7);
-        return tf.mean(tf.neg(tf.add(tf.mul(y, tf.log(p)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, p)))))) as tf.Scalar;
-      }, true)!;
+      // As trainStep (src/ml/train.ts) does: max-pool gradients from the forward pass's argmax.
+      const cost = withPoolArgmax(model, () =>
+        optimizer.minimize(() => {
+          const p = tf.clipByValue(model.apply(x, { training: true }) as tf.Tensor, 1e-7, 1 - 1e-7);
+          return tf.mean(tf.neg(tf.add(tf.mul(y, tf.log(p)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, p)))))) as tf.Scalar;
+        }, true),
+      )!;
       return cost.dataSync()[0];
     });
   for (let i = 0; i < 3; i++) step();
