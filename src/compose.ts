@@ -96,13 +96,13 @@ export function composeApi(config: Config, engine: EngineInfo, log: Logger, runt
   const fingerprints = createModelFingerprints({ dataDir: config.dataDir });
   const forwarder = dicomwebUrl
     ? createResultForwarder({
-          redis: redisFor,
-          prefix: config.queuePrefix,
-          attempts: config.results.forwardAttempts,
-          backoffMs: config.results.forwardBackoffMs,
-          logger: resultsLog,
-        })
-      : null;
+        redis: redisFor,
+        prefix: config.queuePrefix,
+        attempts: config.results.forwardAttempts,
+        backoffMs: config.results.forwardBackoffMs,
+        logger: resultsLog,
+      })
+    : null;
   const results = createResultService({
     store: createResultStore({
       dataDir: config.dataDir,

@@ -115,8 +115,9 @@ export interface PredictionService {
    * predict for DICOM objects (Part 10 files or bare data sets), each answer with its DICOM facts:
    * what a DICOM result (SR, FHIR, STOW-RS) is built from. An input that is not DICOM is refused
    * (415 UNSUPPORTED_IMAGE_FORMAT naming its index); DICOM refusals are the reader's 4xx.
+   * `refuseLateral` refuses lateral views whatever DICOM_REFUSE_LATERAL says.
    */
-  predictDicom(images: readonly Uint8Array[], target: PredictionTarget): Promise<DicomPredictResult>;
+  predictDicom(images: readonly Uint8Array[], target: PredictionTarget, options?: { refuseLateral?: boolean }): Promise<DicomPredictResult>;
   /** Grad-CAM for one image: the prediction and the heat map in the image's own geometry, as PNGs. */
   explain(image: Uint8Array, target: PredictionTarget, options?: ExplainOptions): Promise<ExplainResult>;
   /** Model versions loaded in this process. */
@@ -176,11 +177,14 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
 
   const which = (images: readonly Uint8Array[], index: number) => (images.length > 1 ? `image ${index}` : 'image');
 
-  /** Decodes every image to size x size grey; the first client-side failure names its image. */
-  async function decodeAll(images: readonly Uint8Array[], size: number, onlyDicom = false): Promise<DecodedImage[]> {
+  /**
+   * Decodes every image to size x size grey; the first client-side failure names its image.
+   * `onlyDicom`: refuse anything but DICOM, read under that policy (the configured one, tightened).
+   */
+  async function decodeAll(images: readonly Uint8Array[], size: number, onlyDicom?: DicomPolicy): Promise<DecodedImage[]> {
     const settled = await Promise.allSettled(
       images.map(async (img) => {
-        const decoded = await decodeImage(img, size, { maxPixels, dicom });
+        const decoded = await decodeImage(img, size, { maxPixels, dicom: onlyDicom ?? dicom });
         if (onlyDicom && !decoded.dicom) {
           throw new AppError('UNSUPPORTED_IMAGE_FORMAT', `not a DICOM object (a ${decoded.format.toUpperCase()} image)`);
         }
@@ -207,7 +211,7 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
   async function classify(
     images: readonly Uint8Array[],
     target: PredictionTarget,
-    onlyDicom: boolean,
+    onlyDicom?: DicomPolicy,
   ): Promise<{ model: ModelRef; predictions: { prediction: Prediction; facts?: DicomFacts }[] }> {
     if (images.length === 0) throw new AppError('BAD_REQUEST', 'no image to classify');
     const lease = await resolver.acquire(target);
@@ -237,12 +241,13 @@ export function createPredictionService(opts: PredictionServiceOptions): Predict
 
   return {
     async predict(images, target) {
-      const { model, predictions } = await classify(images, target, false);
+      const { model, predictions } = await classify(images, target);
       return { model, predictions: predictions.map((p) => p.prediction) };
     },
 
-    async predictDicom(images, target) {
-      const { model, predictions } = await classify(images, target, true);
+    async predictDicom(images, target, options = {}) {
+      const policy: DicomPolicy = options.refuseLateral ? { ...dicom, refuseLateral: true } : dicom;
+      const { model, predictions } = await classify(images, target, policy);
       return {
         model,
         predictions: predictions.map(({ prediction, facts }) => {

@@ -12,7 +12,6 @@ import { labelling } from '../domain/labelling.ts';
 import { silentLogger, type Logger } from '../domain/logger.ts';
 import { randomId } from '../domain/random-id.ts';
 import { AppError, isAppError, type ErrorCode } from '../errors.ts';
-import { LATERAL_VIEW_POSITIONS } from '../imaging/dicom/index.ts';
 import { SourceReference, type SealedSource } from '../imaging/dicom-sr/source.ts';
 import { writeResultSr } from '../imaging/dicom-sr/sr.ts';
 import { newUid } from '../imaging/dicom-sr/uid.ts';
@@ -87,13 +86,6 @@ export interface ResultServiceOptions {
 
 const notFound = (id: string) => new AppError('RESULT_NOT_FOUND', `No result ${JSON.stringify(id.slice(0, 64))} (unknown, or older than the retention)`, { id: id.slice(0, 64) });
 
-/** A result is never made for a lateral view, whatever DICOM_REFUSE_LATERAL says for plain predictions. */
-function refuseLateral(viewPosition: string | null): void {
-  if (viewPosition !== null && LATERAL_VIEW_POSITIONS.includes(viewPosition.toUpperCase())) {
-    throw new AppError('DICOM_VIEW_NOT_ACCEPTED', `(0018,5101) ViewPosition ${JSON.stringify(viewPosition.slice(0, 16))} is a lateral view; frontal (PA, AP) views are read`);
-  }
-}
-
 function isResultRecord(v: Record<string, unknown>, id: string): v is Record<string, unknown> & ResultRecord {
   const model = v.model as Record<string, unknown> | undefined;
   return (
@@ -142,13 +134,13 @@ export function createResultService(opts: ResultServiceOptions): ResultService {
 
   async function analyseDicom(bytes: Uint8Array, target: PredictionTarget, via: ResultVia): Promise<AnalysedInstance> {
     const source = SourceReference.fromBytes(bytes, maxInflated);
-    // The service's one DICOM input path: header checks, then the decode in the DICOM threads.
+    // The service's one DICOM input path: header checks, then the decode in the DICOM threads. A
+    // result is never made for a lateral view, whatever DICOM_REFUSE_LATERAL says for predictions.
     const {
       model,
       predictions: [prediction],
-    } = await predictions.predictDicom([bytes], target);
+    } = await predictions.predictDicom([bytes], target, { refuseLateral: true });
     const h = prediction!.dicom.header;
-    refuseLateral(h.viewPosition);
     const facts = await opts.versionFacts(model.name, model.version);
     const id = randomId('res_');
     const record: ResultRecord = {
