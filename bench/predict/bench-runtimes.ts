@@ -10,7 +10,6 @@
  * median images/s of each and the ratio to PyTorch's median. Goal (issue 10): onnxruntime >= 2x
  * PyTorch at batch 1 and at batch 16. CPU model and flags come first.
  */
-import { spawn } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
 import { initEngine } from '../../src/ml/engine.ts';
@@ -18,7 +17,7 @@ import { buildChestXRayNet } from '../../src/ml/model.ts';
 import { networkGraphOf } from '../../src/ml/onnx-graph.ts';
 import { loadOnnxRuntime } from '../../src/onnx/runtime.ts';
 import { encodeNetworkGraph } from '../../src/onnx/writer.ts';
-import { cpuLine, flagReader, ROOT } from './common.ts';
+import { cpuLine, flagReader, runJsonCommand } from './common.ts';
 
 const flag = flagReader(process.argv.slice(2));
 const ROUNDS = Number(flag('rounds', '3'));
@@ -46,26 +45,16 @@ function standardised(count: number): Float32Array {
 }
 
 /** PyTorch inference images/s at batch 1 and 16 (torch_reference.py, a minimal training part). */
-function torch(): Promise<Record<string, number>> {
+async function torch(): Promise<Record<string, number>> {
   const iters = Math.max(30, Math.round(SECONDS * 150));
   const args = ['bench/train/torch_reference.py', '--size', String(SIZE), '--warmup', '1', '--batches', '1', '--predict-iters', String(iters)];
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { cwd: ROOT, env: { ...process.env, ...MALLOC_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      try {
-        const r = JSON.parse(line) as { available: boolean; reason?: string; predictImagesPerSecond?: Record<string, number> };
-        if (code === 0 && r.available && r.predictImagesPerSecond) return resolve(r.predictImagesPerSecond);
-        reject(new Error(`PyTorch reference unavailable: ${r.reason ?? `exit ${code}`}`));
-      } catch {
-        reject(new Error(`${PYTHON} torch_reference.py exited ${code}: ${err.slice(-1500)}`));
-      }
-    });
-  });
+  const r = (await runJsonCommand(PYTHON, args, { ...process.env, ...MALLOC_ENV })) as {
+    available: boolean;
+    reason?: string;
+    predictImagesPerSecond?: Record<string, number>;
+  };
+  if (!r.available || !r.predictImagesPerSecond) throw new Error(`PyTorch reference unavailable: ${r.reason ?? 'no predict numbers'}`);
+  return r.predictImagesPerSecond;
 }
 
 const median = (xs: number[]) => {

@@ -23,10 +23,10 @@ export function cpuLine(): string {
   return `CPU: ${model}; SIMD flags: ${simd.join(' ')}`;
 }
 
-/** Runs a tsx script to completion and parses the JSON line it prints last. */
-export function runJson(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+/** Runs `command` to completion and parses the JSON line it prints last (stdout). */
+export function runJsonCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -34,9 +34,14 @@ export function runJson(script: string, args: readonly string[], env: NodeJS.Pro
     child.on('exit', (code) => {
       const line = out.trim().split('\n').at(-1) ?? '';
       if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Record<string, unknown>);
-      else reject(new Error(`${script} exited ${code}: ${err.split('\n').filter((l) => !/absl|oneDNN/.test(l)).join('\n').slice(-2000)}`));
+      else reject(new Error(`${args[0] ?? command} exited ${code}: ${err.split('\n').filter((l) => !/absl|oneDNN/.test(l)).join('\n').slice(-2000)}`));
     });
   });
+}
+
+/** Runs a tsx script to completion and parses the JSON line it prints last. */
+export function runJson(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+  return runJsonCommand(process.execPath, ['--import', 'tsx', script, ...args], env);
 }
 
 /** Waits until `url` answers 2xx, failing early when `child` (the API) exits. */
