@@ -9,15 +9,14 @@
  * Both children get the malloc setting (MALLOC_ENV) unless --no-malloc. Needs Redis at REDIS_URL
  * (the API's queue and model events; predictions themselves never touch it).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
-import { freePort } from '../../test/helpers/service-process.ts';
-import { cpuLine, flagReader, ROOT, runJson as runJsonIn, waitFor } from './common.ts';
+import { cpuLine, flagReader, runJson as runJsonIn, startApi } from './common.ts';
 
 const argv = process.argv.slice(2);
 const flag = flagReader(argv);
@@ -69,14 +68,8 @@ async function main(): Promise<void> {
     const before = await runJson(worker, ['direct', dataDir, jpegPath, String(DURATION), ...(PROFILE ? ['--profile'] : [])]);
     console.log(JSON.stringify(before, null, 1));
 
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    api = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: ROOT,
-      env: childEnv({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', QUEUE_PREFIX: `bench-predict-${process.pid}` }),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitFor(`${base}/health/live`, api);
+    let base: string;
+    ({ api, base } = await startApi(dataDir, 'bench-predict', childEnv()));
     const jpeg = await readFile(jpegPath);
     const request = { url: `${base}/v1/predict`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg };
     const first = await fetch(request.url, { method: 'POST', headers: request.headers, body: jpeg });

@@ -11,14 +11,13 @@
  * (medians of 5 samples at each end): the goal is <= 5% for each. Failed requests are counted (a swap
  * must not fail any). CPU model and flags come first: numbers differ between CPUs of this kind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
-import { freePort } from '../../test/helpers/service-process.ts';
-import { cpuLine, flagReader, ROOT, runJson as runJsonIn, waitFor } from './common.ts';
+import { cpuLine, flagReader, runJson as runJsonIn, startApi, waitFor } from './common.ts';
 
 const flag = flagReader(process.argv.slice(2));
 const REQUESTS = Number(flag('requests', '100000'));
@@ -74,14 +73,8 @@ async function main(): Promise<void> {
     const sharp = (await import('sharp')).default;
     const body = await sharp(await readFile(jpegPath)).resize(SIDE, SIDE).jpeg({ quality: 90 }).toBuffer();
 
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    api = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: ROOT,
-      env: childEnv({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', QUEUE_PREFIX: `bench-soak-${process.pid}` }),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitFor(`${base}/health/live`, api);
+    let base: string;
+    ({ api, base } = await startApi(dataDir, 'bench-soak', childEnv({})));
     const setProduction = async (version: number) => {
       const res = await fetch(`${base}/v1/models/${MODEL}/aliases/production`, {
         method: 'PUT',

@@ -1,5 +1,6 @@
 /** What the predict benches share: flags, a JSON-printing child, waiting for the API, the CPU line. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort } from '../../test/helpers/service-process.ts';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,4 +58,25 @@ export async function waitFor(url: string, child: ChildProcess, ms = 60_000): Pr
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} did not answer in time`);
+}
+
+/**
+ * The real API (src/server.ts) in a child on a free loopback port over `dataDir`, with `env` (the
+ * bench's own malloc and engine settings) and its own queue prefix; resolves once /health/live answers.
+ */
+export async function startApi(dataDir: string, prefix: string, env: NodeJS.ProcessEnv): Promise<{ api: ChildProcess; base: string }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const api = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', QUEUE_PREFIX: `${prefix}-${process.pid}` },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    await waitFor(`${base}/health/live`, api);
+  } catch (err) {
+    api.kill('SIGKILL');
+    throw err;
+  }
+  return { api, base };
 }
