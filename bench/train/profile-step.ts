@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../src/ml/model.ts';
 import { toInputTensor } from '../../src/ml/standardize.ts';
-import { withPoolArgmax } from '../../src/ml/tensorflow-gradients.ts';
+import { withTrainingKernels } from '../../src/ml/tensorflow-gradients.ts';
 import { flag, memoryImageSource, peakRssMb } from './common.ts';
 import { applyExperiments } from './experiments.ts';
 
@@ -29,8 +29,8 @@ async function main(): Promise<void> {
   const step = () =>
     tf.tidy(() => {
       const x = toInputTensor(px, batch, size);
-      // As trainStep (src/ml/train.ts) does: max-pool gradients from the forward pass's argmax.
-      const cost = withPoolArgmax(model, () =>
+      // As trainStep (src/ml/train.ts) does: pooling and conv bias on oneDNN's kernels.
+      const cost = withTrainingKernels(model, () =>
         optimizer.minimize(() => {
           const p = tf.clipByValue(model.apply(x, { training: true }) as tf.Tensor, 1e-7, 1 - 1e-7);
           return tf.mean(tf.neg(tf.add(tf.mul(y, tf.log(p)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, p)))))) as tf.Scalar;

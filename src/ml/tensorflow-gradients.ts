@@ -31,98 +31,236 @@ export function registerTensorflowTrainingGradients(): void {
 
 type PoolPair = [number, number];
 type PoolFn = (x: tf.Tensor, poolSize: PoolPair, strides: PoolPair, padding: string, dataFormat: string) => tf.Tensor;
+type LayerCall = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
 
 interface NodeBackendFull extends NodeBackend {
   executeMultipleOutputs(name: string, attrs: unknown[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
-  binding: NodeBackend['binding'] & {
-    TF_ATTR_INT: number;
-    TF_ATTR_STRING: number;
-    TF_ATTR_BOOL: number;
-    TF_INT64: number;
+  binding: NodeBackend['binding'] & { TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number };
+}
+
+/*
+ * oneDNN's own kernels, called by name. libtensorflow registers them for every x86 CPU (with or
+ * without TF_ENABLE_ONEDNN_OPTS), behind the kernel label that its graph and eager rewrites set;
+ * eager mode rewrites Conv2D and its backprops to them but not pooling or the bias add. Measured
+ * (2 cores, batch 16, the 256x256x8 output of conv1): MaxPool + MaxPoolGrad 61 ms, MaxPoolWithArgmax
+ * + its gradient 54 ms, oneDNN max pool with its workspace 15 ms; Conv2D + bias Add 25 ms, oneDNN
+ * Conv2D with the bias folded in 11 ms (same output bits). The training step uses them through
+ * withTrainingKernels; inference keeps the stock ops.
+ */
+const ONEDNN_LABEL = '_kernel';
+const ONEDNN_LABEL_VALUE = 'MklNameChangeOp';
+
+function attrs(backend: NodeBackendFull) {
+  const b = backend.binding;
+  return {
+    str: (name: string, value: string) => ({ name, type: b.TF_ATTR_STRING, value }),
+    ints: (name: string, value: number[]) => ({ name, type: b.TF_ATTR_INT, value }),
+    bool: (name: string, value: boolean) => ({ name, type: b.TF_ATTR_BOOL, value }),
+    float: { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
   };
 }
 
-const INT64_WARNING = 'INT64 output tensor will be stored as BigInt64Array.';
-
-/** TensorFlow's MaxPoolWithArgmax / MaxPoolGradWithArgmax attributes (one set serves both ops). */
-function argmaxPoolAttrs(backend: NodeBackendFull, poolSize: PoolPair, strides: PoolPair, padding: 'valid' | 'same'): unknown[] {
-  const b = backend.binding;
+function poolAttrs(backend: NodeBackendFull, poolSize: PoolPair, strides: PoolPair, padding: 'valid' | 'same'): unknown[] {
+  const a = attrs(backend);
   return [
-    { name: 'ksize', type: b.TF_ATTR_INT, value: [1, poolSize[0], poolSize[1], 1] },
-    { name: 'strides', type: b.TF_ATTR_INT, value: [1, strides[0], strides[1], 1] },
-    { name: 'padding', type: b.TF_ATTR_STRING, value: padding === 'same' ? 'SAME' : 'VALID' },
-    // Indices count from the start of the whole batch, so the gradient op needs no batch offset.
-    { name: 'include_batch_in_index', type: b.TF_ATTR_BOOL, value: true },
-    { name: 'Targmax', type: b.TF_ATTR_TYPE, value: b.TF_INT64 },
-    { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+    a.ints('ksize', [1, poolSize[0], poolSize[1], 1]),
+    a.ints('strides', [1, strides[0], strides[1], 1]),
+    a.str('padding', padding === 'same' ? 'SAME' : 'VALID'),
+    a.str('data_format', 'NHWC'),
+    // The forward pass records which element of each window won (a byte per output), so the
+    // backward pass is a scatter instead of a re-scan of every window.
+    a.bool('workspace_enabled', true),
+    a.float,
+    a.str(ONEDNN_LABEL, ONEDNN_LABEL_VALUE),
   ];
 }
 
+function nodeBackend(): NodeBackendFull {
+  if (tf.getBackend() !== 'tensorflow') throw new Error('oneDNN kernels need the tensorflow backend');
+  return tf.backend() as unknown as NodeBackendFull;
+}
+
 /**
- * Max pooling ([batch, h, w, c], float32) whose forward pass also keeps TensorFlow's argmax, so the
- * backward pass is one scatter (MaxPoolGradWithArgmax) instead of MaxPoolGrad re-scanning every
- * window of the input against the output. The gradient goes to the same element as
- * tf.grad(tf.maxPool): the first maximum of each window in row-major order. The argmax is an int64
+ * Max pooling ([batch, h, w, c], float32) on oneDNN's kernel, whose backward pass scatters dy to
+ * the element of each window that the forward pass recorded: the first maximum in row-major
+ * order, as tf.grad(tf.maxPool) (tested against it, ties included). The workspace is a uint8
  * tensor that only ever goes back into TensorFlow (tfjs labels it int32; it must not be read).
- * Needs the tensorflow backend.
  */
-export function maxPoolWithArgmax(x: tf.Tensor4D, poolSize: PoolPair, strides: PoolPair, padding: 'valid' | 'same'): tf.Tensor4D {
-  if (tf.getBackend() !== 'tensorflow') throw new Error('maxPoolWithArgmax needs the tensorflow backend');
-  const backend = tf.backend() as unknown as NodeBackendFull;
-  const attrs = argmaxPoolAttrs(backend, poolSize, strides, padding);
+export function oneDnnMaxPool(x: tf.Tensor4D, poolSize: PoolPair, strides: PoolPair, padding: 'valid' | 'same'): tf.Tensor4D {
+  const backend = nodeBackend();
+  const poolAttributes = poolAttrs(backend, poolSize, strides, padding);
   const pool = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    // tfjs-node warns on every int64 output; this one is expected and never read.
-    const warn = console.warn;
-    let outputs: tf.Tensor[];
-    console.warn = (...args: unknown[]) => {
-      if (args[0] !== INT64_WARNING) warn(...args);
-    };
-    try {
-      outputs = backend.executeMultipleOutputs('MaxPoolWithArgmax', attrs, [input], 2);
-    } finally {
-      console.warn = warn;
-    }
-    const [y, argmax] = outputs as [tf.Tensor, tf.Tensor];
-    save([input, argmax]);
+    const [y, workspace] = backend.executeMultipleOutputs('_MklNativeMaxPool', poolAttributes, [input], 2) as [tf.Tensor, tf.Tensor];
+    save([input, y, workspace]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, am] = saved as [tf.Tensor, tf.Tensor];
-        return backend.executeSingleOutput('MaxPoolGradWithArgmax', attrs, [xs, dy, am]);
+        const [xs, ys, ws] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        return backend.executeSingleOutput('_MklNativeMaxPoolGrad', poolAttributes, [xs, ys, dy, ws]);
       },
     };
   });
   return pool(x) as tf.Tensor4D;
 }
 
+const CONV_BIAS = 'CxrConv2DWithBias';
+
+interface ConvBiasAttrs {
+  readonly pad: 'same' | 'valid';
+}
+
 /**
- * Runs `fn` (a training step) with the model's MaxPooling2D layers pooling through
- * maxPoolWithArgmax; they are restored afterwards, so inference and Grad-CAM keep the plain maxPool.
- * The gradient closures are captured during the forward pass, so `fn` must contain both passes
- * (optimizer.minimize does). Measured in bench/train. Other backends, channels-first layers and
- * non-float inputs use the layer's own pooling.
+ * conv2d(x, filter, stride 1, no dilation, NHWC) + bias as one oneDNN kernel, registered as a
+ * tfjs kernel so its gradient is lazy per input (the tape skips dx of the first layer, whose input
+ * is the image). The gradients are tfjs's own: the Conv2D gradient for x and filter, and the sum
+ * of dy over batch, rows and columns for the bias (what the gradient of the broadcast Add does).
  */
-export function withPoolArgmax<T>(model: tf.LayersModel, fn: () => T): T {
-  if (tf.getBackend() !== 'tensorflow') return fn();
-  const patched: { layer: { poolingFunction?: PoolFn }; had: boolean; own?: PoolFn }[] = [];
+function registerConvBiasKernel(): void {
+  if (tf.getKernel(CONV_BIAS, 'tensorflow')) return;
+  tf.registerKernel({
+    kernelName: CONV_BIAS,
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs, attrs: kernelAttrs, backend }) => {
+      const b = backend as unknown as NodeBackendFull;
+      const a = attrs(b);
+      const { x, filter, bias } = inputs as { x: tf.Tensor; filter: tf.Tensor; bias: tf.Tensor };
+      const { pad } = kernelAttrs as unknown as ConvBiasAttrs;
+      return b.executeSingleOutput(
+        '_MklNativeConv2DWithBias',
+        [
+          a.ints('strides', [1, 1, 1, 1]),
+          a.str('padding', pad === 'same' ? 'SAME' : 'VALID'),
+          a.str('data_format', 'NHWC'),
+          a.ints('dilations', [1, 1, 1, 1]),
+          a.float,
+          a.str(ONEDNN_LABEL, ONEDNN_LABEL_VALUE),
+        ],
+        [x, filter, bias],
+      ) as unknown as tf.TensorInfo;
+    },
+  });
+  tf.registerGradient({
+    kernelName: CONV_BIAS,
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, kernelAttrs) => {
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const { pad } = kernelAttrs as unknown as ConvBiasAttrs;
+      const conv = tf.getGradient(tf.Conv2D)!.gradFunc(dy, [x, filter], {
+        strides: [1, 1],
+        pad,
+        dataFormat: 'NHWC',
+        dilations: [1, 1],
+      } as unknown as tf.NamedAttrMap);
+      return { x: conv.x!, filter: conv.filter!, bias: () => tf.sum(dy as tf.Tensor, [0, 1, 2]) };
+    },
+  });
+}
+
+/** conv2d (stride 1, no dilation, NHWC) plus bias on oneDNN's fused kernel; [n, h, w, in] -> [n, h', w', out]. */
+export function oneDnnConv2dWithBias(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, pad: 'same' | 'valid'): tf.Tensor4D {
+  nodeBackend();
+  registerConvBiasKernel();
+  return tf.engine().runKernel(CONV_BIAS, { x, filter, bias }, { pad } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+let oneDnnProbe: boolean | undefined;
+
+/**
+ * Whether this libtensorflow has oneDNN's pooling and conv-with-bias kernels and they agree with
+ * the stock ops on a small input; checked once. Without them training uses the stock ops.
+ */
+export function hasOneDnnTrainingKernels(): boolean {
+  if (oneDnnProbe !== undefined) return oneDnnProbe;
+  if (tf.getBackend() !== 'tensorflow') return false;
+  try {
+    oneDnnProbe = tf.tidy(() => {
+      const x = tf.randomUniform([2, 6, 6, 3], -1, 1, 'float32', 11) as tf.Tensor4D;
+      const f = tf.randomUniform([3, 3, 3, 2], -1, 1, 'float32', 12) as tf.Tensor4D;
+      const bias = tf.tensor1d([0.5, -0.25]);
+      const pooled = tf.max(tf.abs(tf.sub(oneDnnMaxPool(x, [2, 2], [2, 2], 'valid'), tf.maxPool(x, 2, 2, 'valid'))));
+      const conv = tf.max(tf.abs(tf.sub(oneDnnConv2dWithBias(x, f, bias, 'same'), tf.add(tf.conv2d(x, f, 1, 'same'), bias))));
+      return pooled.dataSync()[0]! <= 1e-6 && conv.dataSync()[0]! <= 1e-5;
+    });
+  } catch {
+    oneDnnProbe = false;
+  }
+  return oneDnnProbe;
+}
+
+interface ConvLayerLike {
+  call: LayerCall;
+  kernel: { read(): tf.Tensor };
+  bias?: { read(): tf.Tensor } | null;
+  strides: number[];
+  dilationRate: number[];
+  padding: string;
+  dataFormat: string;
+  rank: number;
+  activation: { getClassName(): string };
+}
+
+/** The conv layer's own call on oneDNN's conv-with-bias, when its settings are ones the kernel covers. */
+function oneDnnConvCall(layer: ConvLayerLike, original: LayerCall): LayerCall | undefined {
+  const activation = layer.activation.getClassName();
+  const covered =
+    layer.rank === 2 &&
+    layer.bias != null &&
+    layer.dataFormat === 'channelsLast' &&
+    layer.strides.every((s) => s === 1) &&
+    layer.dilationRate.every((d) => d === 1) &&
+    (layer.padding === 'same' || layer.padding === 'valid') &&
+    (activation === 'relu' || activation === 'linear');
+  if (!covered) return undefined;
+  return (inputs, kwargs) => {
+    const x = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : undefined) : inputs;
+    if (x === undefined || x.rank !== 4 || x.dtype !== 'float32') return original(inputs, kwargs);
+    return tf.tidy(() => {
+      const y = oneDnnConv2dWithBias(x as tf.Tensor4D, layer.kernel.read() as tf.Tensor4D, layer.bias!.read() as tf.Tensor1D, layer.padding as 'same' | 'valid');
+      return activation === 'relu' ? tf.relu(y) : y;
+    });
+  };
+}
+
+/**
+ * Runs `fn` (a training step) with the model's MaxPooling2D layers pooling on oneDNN's kernel
+ * and its Conv2D layers (stride 1, bias, relu or linear) adding their bias inside oneDNN's
+ * convolution; the layers are restored afterwards, so inference and Grad-CAM keep the stock ops.
+ * Gradient closures are captured during the forward pass, so `fn` must contain both passes
+ * (optimizer.minimize does). Other backends, a libtensorflow without the kernels, and layer
+ * settings the kernels do not cover keep the layer's own ops. Measured in bench/train.
+ */
+export function withTrainingKernels<T>(model: tf.LayersModel, fn: () => T): T {
+  if (!hasOneDnnTrainingKernels()) return fn();
+  const restore: (() => void)[] = [];
+  const patch = <K extends string>(target: Record<K, unknown>, key: K, replacement: unknown) => {
+    const had = Object.prototype.hasOwnProperty.call(target, key);
+    const own = target[key];
+    target[key] = replacement;
+    restore.push(() => {
+      if (had) target[key] = own;
+      else delete target[key];
+    });
+  };
   for (const layer of model.layers) {
-    if (layer.getClassName() !== 'MaxPooling2D') continue;
-    const l = layer as unknown as { poolingFunction: PoolFn };
-    const original = l.poolingFunction.bind(l);
-    const had = Object.prototype.hasOwnProperty.call(l, 'poolingFunction');
-    patched.push({ layer: l, had, ...(had ? { own: l.poolingFunction } : {}) });
-    l.poolingFunction = (x, poolSize, strides, padding, dataFormat) =>
-      dataFormat === 'channelsLast' && x.rank === 4 && x.dtype === 'float32' && (padding === 'valid' || padding === 'same')
-        ? maxPoolWithArgmax(x as tf.Tensor4D, poolSize, strides, padding)
-        : original(x, poolSize, strides, padding, dataFormat);
+    const kind = layer.getClassName();
+    if (kind === 'MaxPooling2D') {
+      const l = layer as unknown as { poolingFunction: PoolFn };
+      const original = l.poolingFunction.bind(l);
+      const pooling: PoolFn = (x, poolSize, strides, padding, dataFormat) =>
+        dataFormat === 'channelsLast' && x.rank === 4 && x.dtype === 'float32' && (padding === 'valid' || padding === 'same')
+          ? oneDnnMaxPool(x as tf.Tensor4D, poolSize, strides, padding)
+          : original(x, poolSize, strides, padding, dataFormat);
+      patch(l as unknown as Record<'poolingFunction', unknown>, 'poolingFunction', pooling);
+    } else if (kind === 'Conv2D') {
+      const l = layer as unknown as ConvLayerLike;
+      const call = oneDnnConvCall(l, l.call.bind(l));
+      if (call !== undefined) patch(l as unknown as Record<'call', unknown>, 'call', call);
+    }
   }
   try {
     return fn();
   } finally {
-    for (const p of patched) {
-      if (p.had) p.layer.poolingFunction = p.own;
-      else delete p.layer.poolingFunction;
-    }
+    for (const undo of restore.reverse()) undo();
   }
 }

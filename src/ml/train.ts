@@ -6,7 +6,7 @@ import { evaluateModel } from './evaluate.ts';
 import { accuracyAt, binaryCrossEntropy } from './metrics.ts';
 import { createRng, deriveSeed, shuffleInPlace } from './random.ts';
 import { pixelsToTensor, standardizeImages } from './standardize.ts';
-import { withPoolArgmax } from './tensorflow-gradients.ts';
+import { withTrainingKernels } from './tensorflow-gradients.ts';
 import type {
   EpochMetrics,
   ImageSource,
@@ -122,8 +122,8 @@ function trainStep(
       const k = targets.length;
       const y = tf.tensor2d(targets, [k, 1]);
       const w = tf.tensor2d(weights, [k, 1]);
-      // Max-pool gradients through TensorFlow's argmax (tensorflow backend; training only).
-      const cost = withPoolArgmax(model, () =>
+      // Pooling and conv bias on oneDNN kernels (tensorflow backend; training only).
+      const cost = withTrainingKernels(model, () =>
         optimizer.minimize(
           () => {
             const p = model.apply(x, { training: true }) as tf.Tensor;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../../src/ml/model.ts';
-import { maxPoolWithArgmax, withPoolArgmax } from '../../../src/ml/tensorflow-gradients.ts';
+import { hasOneDnnTrainingKernels, oneDnnConv2dWithBias, oneDnnMaxPool, withTrainingKernels } from '../../../src/ml/tensorflow-gradients.ts';
 
 describe('Relu gradient on the tensorflow backend (fused ReluGrad)', () => {
   let engine: string;
@@ -36,10 +36,15 @@ describe('Relu gradient on the tensorflow backend (fused ReluGrad)', () => {
   });
 });
 
-describe('max-pool gradient through MaxPoolWithArgmax (tensorflow backend, training only)', () => {
+describe('max pooling on oneDNN\'s kernel (tensorflow backend, training only)', () => {
   let engine: string;
   beforeAll(async () => {
     engine = (await initEngine()).name;
+  });
+
+  it('is available on the tensorflow backend (a libtensorflow without it would train on the stock ops)', () => {
+    if (engine !== 'tensorflow') return;
+    expect(hasOneDnnTrainingKernels()).toBe(true);
   });
 
   type Case = { shape: [number, number, number, number]; pool: [number, number]; strides: [number, number]; padding: 'valid' | 'same' };
@@ -52,14 +57,14 @@ describe('max-pool gradient through MaxPoolWithArgmax (tensorflow backend, train
     { shape: [5, 16, 16, 8], pool: [2, 2], strides: [2, 2], padding: 'valid' },
   ];
 
-  /** Largest |argmax-based - tf.grad(tf.maxPool)| over the input gradient, and over the forward output. */
+  /** Largest |oneDNN - tf.grad(tf.maxPool)| over the input gradient, and over the forward output. */
   function compare(x: tf.Tensor4D, c: Case): { grad: number; value: number } {
     return tf.tidy(() => {
-      const y = maxPoolWithArgmax(x, c.pool, c.strides, c.padding);
+      const y = oneDnnMaxPool(x, c.pool, c.strides, c.padding);
       const ref = tf.maxPool(x, c.pool, c.strides, c.padding);
       expect(y.shape).toEqual(ref.shape);
       const dy = tf.randomNormal(ref.shape, 0, 1, 'float32', 7);
-      const got = tf.grad((t: tf.Tensor) => maxPoolWithArgmax(t as tf.Tensor4D, c.pool, c.strides, c.padding))(x, dy);
+      const got = tf.grad((t: tf.Tensor) => oneDnnMaxPool(t as tf.Tensor4D, c.pool, c.strides, c.padding))(x, dy);
       const expected = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, c.pool, c.strides, c.padding))(x, dy);
       return {
         grad: tf.max(tf.abs(tf.sub(got, expected))).dataSync()[0]!,
@@ -108,40 +113,102 @@ describe('max-pool gradient through MaxPoolWithArgmax (tensorflow backend, train
     }
   });
 
-  it('routes each image of a batch to its own input (include_batch_in_index)', () => {
+  it('routes each image of a batch to its own input', () => {
     if (engine !== 'tensorflow') return;
     tf.tidy(() => {
       // Image b holds value b + 1 at one pixel of each window, so a wrong batch offset moves gradients across images.
       const x = tf.concat([0, 1, 2].map((b) => tf.mul(tieHeavy([1, 6, 6, 2]), b + 1)), 0) as tf.Tensor4D;
-      const g = tf.grad((t: tf.Tensor) => maxPoolWithArgmax(t as tf.Tensor4D, [2, 2], [2, 2], 'valid'))(x);
+      const g = tf.grad((t: tf.Tensor) => oneDnnMaxPool(t as tf.Tensor4D, [2, 2], [2, 2], 'valid'))(x);
       const perImage = tf.sum(g, [1, 2, 3]).arraySync() as number[];
       expect(perImage).toEqual([18, 18, 18]); // 3x3 windows x 2 channels, one unit of gradient each
     });
   });
 
-  it('is used inside withPoolArgmax only, and the model gives the same loss gradients as without it', () => {
+  it('is used inside withTrainingKernels only, and the model gives the same loss gradients as without it', () => {
     if (engine !== 'tensorflow') return;
     const model = buildChestXRayNet({ inputSize: 64, filterMultiplier: 0.25, seed: 3 });
     const pools = model.layers.filter((l) => l.getClassName() === 'MaxPooling2D');
+    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
     expect(pools.length).toBeGreaterThan(0);
-    const kernelsBefore = pools.map((l) => (l as unknown as { poolingFunction: unknown }).poolingFunction);
+    expect(convs.length).toBeGreaterThan(0);
+    const own = (l: unknown, key: string) => Object.hasOwn(l as object, key);
     tf.tidy(() => {
+      // Random images and a flat black one (ties everywhere after each relu).
       const x = tf.concat([tf.randomNormal([2, 64, 64, 1], 0, 1, 'float32', 5), tf.zeros([1, 64, 64, 1])], 0);
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
       const loss = () => tf.mean(model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar;
       const plain = tf.variableGrads(loss, vars);
-      const argmax = withPoolArgmax(model, () => {
-        for (const l of pools) expect(Object.hasOwn(l, 'poolingFunction')).toBe(true);
+      const fast = withTrainingKernels(model, () => {
+        for (const l of pools) expect(own(l, 'poolingFunction')).toBe(true);
+        for (const l of convs) expect(own(l, 'call')).toBe(true);
         return tf.variableGrads(loss, vars);
       });
       for (const name of Object.keys(plain.grads)) {
-        const diff = tf.max(tf.abs(tf.sub(plain.grads[name]!, argmax.grads[name]!))).dataSync()[0]!;
+        const diff = tf.max(tf.abs(tf.sub(plain.grads[name]!, fast.grads[name]!))).dataSync()[0]!;
         expect(diff, name).toBeLessThanOrEqual(1e-6);
       }
-      expect(Math.abs(plain.value.dataSync()[0]! - argmax.value.dataSync()[0]!)).toBeLessThanOrEqual(1e-6);
+      expect(Math.abs(plain.value.dataSync()[0]! - fast.value.dataSync()[0]!)).toBeLessThanOrEqual(1e-6);
     });
-    expect(pools.map((l) => (l as unknown as { poolingFunction: unknown }).poolingFunction)).toEqual(kernelsBefore);
+    for (const l of pools) expect(own(l, 'poolingFunction')).toBe(false);
+    for (const l of convs) expect(own(l, 'call')).toBe(false);
+    model.dispose();
+  });
+
+  it('leaves batch-normalised convs (no bias) on their own call, and restores the layers when the step throws', () => {
+    if (engine !== 'tensorflow') return;
+    const model = buildChestXRayNet({ inputSize: 64, filterMultiplier: 0.25, seed: 4, batchNorm: true });
+    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
+    const pools = model.layers.filter((l) => l.getClassName() === 'MaxPooling2D');
+    expect(() =>
+      withTrainingKernels(model, () => {
+        for (const l of convs) expect(Object.hasOwn(l, 'call')).toBe(false);
+        for (const l of pools) expect(Object.hasOwn(l, 'poolingFunction')).toBe(true);
+        throw new Error('step failed');
+      }),
+    ).toThrow('step failed');
     for (const l of pools) expect(Object.hasOwn(l, 'poolingFunction')).toBe(false);
     model.dispose();
+  });
+});
+
+describe('conv2d with bias on oneDNN\'s kernel (tensorflow backend, training only)', () => {
+  let engine: string;
+  beforeAll(async () => {
+    engine = (await initEngine()).name;
+  });
+
+  const cases = [
+    { x: [2, 9, 9, 1], f: [3, 3, 1, 4], pad: 'same' },
+    { x: [3, 8, 10, 3], f: [5, 5, 3, 6], pad: 'same' },
+    { x: [2, 11, 7, 4], f: [3, 3, 4, 5], pad: 'valid' },
+    { x: [1, 16, 16, 8], f: [5, 5, 8, 8], pad: 'valid' },
+  ] as const;
+
+  it('gives the output and the x, filter and bias gradients of conv2d + add, on random and flat inputs', () => {
+    if (engine !== 'tensorflow') return;
+    cases.forEach((c, i) => {
+      tf.tidy(() => {
+        const inputs = [
+          tf.randomNormal([...c.x], 0, 1, 'float32', 20 + i),
+          tf.zeros([...c.x]),
+          tf.concat([tf.zeros([c.x[0], c.x[1], 2, c.x[3]]), tf.fill([c.x[0], c.x[1], c.x[2] - 2, c.x[3]], 0.5)], 2),
+        ] as tf.Tensor4D[];
+        const f = tf.randomNormal([...c.f], 0, 1, 'float32', 40 + i) as tf.Tensor4D;
+        const bias = tf.randomNormal([c.f[3]], 0, 1, 'float32', 60 + i) as tf.Tensor1D;
+        for (const x of inputs) {
+          const y = oneDnnConv2dWithBias(x, f, bias, c.pad);
+          const ref = tf.add(tf.conv2d(x, f, 1, c.pad), bias);
+          expect(y.shape).toEqual(ref.shape);
+          expect(tf.max(tf.abs(tf.sub(y, ref))).dataSync()[0], JSON.stringify(c)).toBeLessThanOrEqual(1e-6);
+          const dy = tf.randomNormal(ref.shape, 0, 1, 'float32', 80 + i);
+          const got = tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => oneDnnConv2dWithBias(a as tf.Tensor4D, b as tf.Tensor4D, d as tf.Tensor1D, c.pad))([x, f, bias], dy);
+          const want = tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => tf.add(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad), d))([x, f, bias], dy);
+          got.forEach((g, k) => {
+            expect(g.shape).toEqual(want[k]!.shape);
+            expect(tf.max(tf.abs(tf.sub(g, want[k]!))).dataSync()[0], `${JSON.stringify(c)} input ${k}`).toBeLessThanOrEqual(1e-6);
+          });
+        }
+      });
+    });
   });
 });
