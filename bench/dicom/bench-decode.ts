@@ -7,13 +7,13 @@
  *
  *   flock /tmp/cpu.lock npx tsx bench/dicom/bench-decode.ts [--runs 7] [--zip path]
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import sharp, { type Sharp } from 'sharp';
 import yauzl from 'yauzl';
 import { decodeDicom } from '../../src/imaging/dicom/index.ts';
 import { encapsulate, openJpegCodestream, transcode, TS, xrayDicom, type XrayDicom } from '../../test/helpers/dicom-files.ts';
+import { cpuLine } from '../cpu.ts';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '7' }, zip: { type: 'string', default: '/work/shared/data/kermany-train-224.zip' } },
@@ -96,13 +96,6 @@ async function timeIt(fn: () => Promise<unknown>): Promise<{ median: number; min
     times.push(performance.now() - t);
   }
   return { median: median(times), min: Math.min(...times), max: Math.max(...times) };
-}
-
-function cpuLine(): string {
-  const info = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const flags = /^flags\s*:\s*(.*)$/m.exec(info)?.[1]?.split(' ') ?? [];
-  const simd = flags.filter((f) => /^(sse4_2|avx|avx2|avx512f|fma|bmi2)$/.test(f));
-  return `CPU: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}; SIMD flags: ${simd.join(' ') || 'n/a'}; Node ${process.version}`;
 }
 
 const { source, grey16 } = await picture16();

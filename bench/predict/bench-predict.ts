@@ -16,7 +16,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
-import { cpuLine, flagReader, runJson as runJsonIn, startApi } from './common.ts';
+import { cpuLine } from '../cpu.ts';
+import { flagReader, runJson as runJsonIn, startApi } from './common.ts';
 
 const argv = process.argv.slice(2);
 const flag = flagReader(argv);

@@ -17,7 +17,8 @@ import { buildChestXRayNet } from '../../src/ml/model.ts';
 import { networkGraphOf } from '../../src/ml/onnx-graph.ts';
 import { loadOnnxRuntime } from '../../src/onnx/runtime.ts';
 import { encodeNetworkGraph } from '../../src/onnx/writer.ts';
-import { cpuLine, flagReader, runJsonCommand } from './common.ts';
+import { cpuLine } from '../cpu.ts';
+import { flagReader, runJsonCommand } from './common.ts';
 
 const flag = flagReader(process.argv.slice(2));
 const ROUNDS = Number(flag('rounds', '3'));

@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
-import { cpuLine, flagReader, runJson as runJsonIn, startApi, waitFor } from './common.ts';
+import { cpuLine } from '../cpu.ts';
+import { flagReader, runJson as runJsonIn, startApi, waitFor } from './common.ts';
 
 const flag = flagReader(process.argv.slice(2));
 const REQUESTS = Number(flag('requests', '100000'));

@@ -1,7 +1,6 @@
-/** What the predict benches share: flags, a JSON-printing child, waiting for the API, the CPU line. */
+/** What the predict benches share: flags, a JSON-printing child, waiting for the API. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../../test/helpers/service-process.ts';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,15 +12,6 @@ export function flagReader(argv: readonly string[]): (name: string, fallback: st
     const i = argv.indexOf(`--${name}`);
     return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
   };
-}
-
-/** The CPU model and the SIMD flags that decide the engine's speed (they differ between machines of this kind). */
-export function cpuLine(): string {
-  const info = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? 'unknown';
-  const flags = (/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(' ');
-  const simd = ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16'].filter((f) => flags.includes(f));
-  return `CPU: ${model}; SIMD flags: ${simd.join(' ')}`;
 }
 
 /** Runs `command` to completion and parses the JSON line it prints last (stdout). */

@@ -7,12 +7,13 @@
  *
  * Counts from the environment: BENCH_WARMUP (3), BENCH_BATCHES (15), BENCH_PREDICT_ITERS (30),
  * BENCH_SIZE (256), BENCH_BATCH (16). BENCH_FORCE_BARE=1 skips trainModel (for comparison).
+ * BENCH_AUGMENT=1 trains with RECOMMENDED_AUGMENTATION (src/ml/types.ts) instead of none.
  * BENCH_EXPERIMENTS=poolgrad, stockrelu, ... applies the code experiments of experiments.ts first.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../src/ml/model.ts';
-import { DEFAULT_TRAIN_PARAMS, type ImageSource, type SplitIndices, type TrainParams } from '../../src/ml/types.ts';
+import { DEFAULT_TRAIN_PARAMS, RECOMMENDED_AUGMENTATION, type ImageSource, type SplitIndices, type TrainParams } from '../../src/ml/types.ts';
 import { envInt, importIfPresent, memoryImageSource, ownCpuSeconds, peakRssMb } from './common.ts';
 import { applyExperiments } from './experiments.ts';
 
@@ -22,6 +23,7 @@ const warmup = envInt('BENCH_WARMUP', 3);
 const batches = Math.max(1, envInt('BENCH_BATCHES', 15));
 const predictIters = Math.max(1, envInt('BENCH_PREDICT_ITERS', 30));
 const forceBare = process.env.BENCH_FORCE_BARE === '1';
+const augment = process.env.BENCH_AUGMENT === '1';
 
 const note = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -66,7 +68,12 @@ async function measureWithTrainModel(
   source: ImageSource,
   split: SplitIndices,
 ): Promise<TrainMeasure> {
-  const params: TrainParams = { ...DEFAULT_TRAIN_PARAMS, epochs: 1, batchSize: batch };
+  const params: TrainParams = {
+    ...DEFAULT_TRAIN_PARAMS,
+    epochs: 1,
+    batchSize: batch,
+    ...(augment ? { augmentation: RECOMMENDED_AUGMENTATION } : {}),
+  };
   let tStart = warmup === 0 ? performance.now() : NaN;
   let tEnd = NaN;
   const onProgress = (p: { kind: string; batch: number }) => {
@@ -80,7 +87,12 @@ async function measureWithTrainModel(
     throw new Error('trainModel did not report per-batch progress for the timed batches');
   }
   const seconds = (tEnd - tStart) / 1000;
-  return { mode: 'trainModel (src/ml/train.ts)', imagesPerSecond: (batches * batch) / seconds, timedBatches: batches, seconds };
+  return {
+    mode: `trainModel (src/ml/train.ts)${augment ? ', RECOMMENDED_AUGMENTATION' : ''}`,
+    imagesPerSecond: (batches * batch) / seconds,
+    timedBatches: batches,
+    seconds,
+  };
 }
 
 async function measureBareLoop(model: tf.LayersModel, source: ImageSource, toInput: ToInput, why: string): Promise<TrainMeasure> {
@@ -192,6 +204,7 @@ async function main(): Promise<void> {
       warmup,
       batches: train.timedBatches,
       trainMode: train.mode,
+      augmentation: augment,
       experiments,
       standardisation: toInput.from,
       predictMode: predict.from,

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.ts';
 import { hasMallocEnv, MALLOC_ENV } from '../malloc-env.ts';
-import type { BinaryMetrics } from '../ml/types.ts';
+import { RECOMMENDED_AUGMENTATION, type BinaryMetrics } from '../ml/types.ts';
 import type { TrainingJobProgress } from '../queue/names.ts';
 import { resolveTrainingRequest } from '../domain/training-params.ts';
 import type { TrainingOutcome } from '../services/training.ts';
@@ -129,9 +129,7 @@ function requestBody(o: Options, datasetId: string): Record<string, unknown> {
   if (o['group-pattern'] !== undefined) body.groupPattern = o['group-pattern'];
   if (o['threshold-policy'] !== undefined) body.thresholdPolicy = o['threshold-policy'];
   if (o.calibration !== undefined) body.calibration = o.calibration;
-  const aug: Record<string, unknown> = o.augment
-    ? { rotation: 10, zoom: 0.1, shift: 0.1, horizontalFlip: true, brightness: 0.1, contrast: 0.1, gamma: 0.2 }
-    : {};
+  const aug: Record<string, unknown> = o.augment ? { ...RECOMMENDED_AUGMENTATION } : {};
   if (o.rotation !== undefined) aug.rotation = numberOption('--rotation', o.rotation);
   if (o.zoom !== undefined) aug.zoom = numberOption('--zoom', o.zoom);
   if (o.shift !== undefined) aug.shift = numberOption('--shift', o.shift);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
-/** Grey uint8 images (count * size * size bytes, row-major) -> float32 [count, size, size, 1] in 0..255. */
-export function pixelsToTensor(pixels: Uint8Array, count: number, size: number): tf.Tensor4D {
+/** Grey images (count * size * size values 0..255, row-major) -> float32 [count, size, size, 1] in 0..255. */
+export function pixelsToTensor(pixels: Uint8Array | Float32Array, count: number, size: number): tf.Tensor4D {
   const n = size * size;
   if (!Number.isInteger(count) || count < 1 || !Number.isInteger(size) || size < 1) {
     throw new RangeError(`count and size must be positive integers (got ${count}, ${size})`);
@@ -9,7 +9,8 @@ export function pixelsToTensor(pixels: Uint8Array, count: number, size: number):
   if (pixels.length < count * n) {
     throw new RangeError(`expected ${count * n} pixels for ${count} images of ${size}x${size}, got ${pixels.length}`);
   }
-  return tf.tensor4d(new Float32Array(pixels.subarray(0, count * n)), [count, size, size, 1]);
+  const values = pixels instanceof Float32Array ? pixels.subarray(0, count * n) : new Float32Array(pixels.subarray(0, count * n));
+  return tf.tensor4d(values, [count, size, size, 1]);
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { augmentImages } from './augment.ts';
+import { augmentPixels, planAugmentation } from './augment.ts';
 import { chunk, nextTurn, prefetchBatches, throwIfAborted } from './batches.ts';
 import { assertTrainingEngine } from './engine.ts';
 import { evaluateModel } from './evaluate.ts';
@@ -210,10 +210,13 @@ export async function trainModel(
         const k = indices.length;
         const raw = await reader.next();
         throwIfAborted(signal);
+        // Augmented on the bytes, before they become a tensor (augment-pixels.ts).
+        const plan = planAugmentation(params.augmentation, k, size, augmentRng);
+        const pixels = plan ? augmentPixels(raw, k, size, plan) : raw;
         const targets = Float32Array.from(indices, (i) => source.labels[i]!);
         const weights = targets.map((t) => classWeight[t]!);
-        // [k, size, size, 1]: pixels (0..255) -> augmented -> standardised per image.
-        const x = tf.tidy(() => standardizeImages(augmentImages(pixelsToTensor(raw, k, size), params.augmentation, augmentRng)));
+        // [k, size, size, 1]: pixels (0..255) -> standardised per image.
+        const x = tf.tidy(() => standardizeImages(pixelsToTensor(pixels, k, size)));
         // tfjs marks the field protected but reads it at every applyGradients; there is no setter.
         (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt((epoch - 1) * batchesPerEpoch + b);
         let stats: tf.Tensor1D;

@@ -43,6 +43,20 @@ export const NO_AUGMENTATION: AugmentationOptions = Object.freeze({
   horizontalFlip: false,
 });
 
+/**
+ * The augmentation the command line's --augment turns on and bench:train measures: small
+ * rotations, zoom and shifts, horizontal flips, and mild brightness, contrast and gamma changes.
+ */
+export const RECOMMENDED_AUGMENTATION: AugmentationOptions = Object.freeze({
+  rotation: 10,
+  zoom: 0.1,
+  shift: 0.1,
+  horizontalFlip: true,
+  brightness: 0.1,
+  contrast: 0.1,
+  gamma: 0.2,
+});
+
 export interface TrainParams {
   readonly epochs: number;
   readonly batchSize: number;

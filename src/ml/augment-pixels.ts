@@ -1,0 +1,192 @@
+/**
+ * Augmentation on plain pixel arrays, free of TensorFlow.js: the training loop runs it on each
+ * batch's bytes before they become a tensor, and the tensor wrappers in augment.ts (stress tests)
+ * share it: one implementation of each transform.
+ */
+
+/** One image's transform: output = centre + shift + scale * rotate(flip(input) - centre). */
+export interface AffineParams {
+  /** Radians, counter-clockwise as seen with y pointing down. */
+  readonly angle: number;
+  /** > 1 zooms in. */
+  readonly scale: number;
+  /** Pixels. */
+  readonly shiftX: number;
+  readonly shiftY: number;
+  readonly flip: boolean;
+}
+
+export interface IntensityParams {
+  /** Exponent applied to the 0..1 intensity. */
+  readonly gamma: number;
+  /** Factor about mid-grey. */
+  readonly contrast: number;
+  /** Added, as a fraction of full scale. */
+  readonly brightness: number;
+}
+
+/** What one batch gets: one geometric and/or one intensity change per image; absent = none. */
+export interface AugmentationPlan {
+  readonly geometric?: readonly AffineParams[];
+  readonly intensity?: readonly IntensityParams[];
+}
+
+/**
+ * The 8 projective-transform coefficients [a0 a1 a2 b0 b1 b2 c0 c1] that map an output pixel
+ * (x, y) to the input point it samples: (a0 x + a1 y + a2, b0 x + b1 y + b2); pixel centres at
+ * integer coordinates, centre of rotation (size - 1) / 2.
+ */
+export function affineMatrix(p: AffineParams, size: number): number[] {
+  const c = (size - 1) / 2;
+  const f = p.flip ? -1 : 1;
+  const cos = Math.cos(p.angle) / p.scale;
+  const sin = Math.sin(p.angle) / p.scale;
+  const u0 = -c - p.shiftX;
+  const v0 = -c - p.shiftY;
+  return [f * cos, f * sin, c + f * (cos * u0 + sin * v0), -sin, cos, c + (-sin * u0 + cos * v0), 0, 0];
+}
+
+/**
+ * Bilinear affine warp of `count` grey images (row-major, size x size each) into a new array:
+ * output pixel (x, y) samples the input at (a0 x + a1 y + a2, b0 x + b1 y + b2) from
+ * affineMatrix, coordinates clamped to the image (edge pixels repeat), as TensorFlow's
+ * ImageProjectiveTransformV3 with bilinear interpolation and fill mode 'nearest' (tested against
+ * it). A plain loop stepping the source point by (a0, b0) along each row: ~4x faster than that op
+ * on 256x256 batches, which evaluates the full projection per pixel.
+ */
+export function warpPixels(src: ArrayLike<number>, count: number, size: number, params: readonly AffineParams[]): Float32Array {
+  if (params.length !== count) throw new RangeError(`need one transform per image (${count}), got ${params.length}`);
+  const area = size * size;
+  if (src.length < count * area) throw new RangeError(`expected ${count * area} pixels, got ${src.length}`);
+  const out = new Float32Array(count * area);
+  const last = size - 1;
+  for (let i = 0; i < count; i++) {
+    const [a0, a1, a2, b0, b1, b2] = affineMatrix(params[i]!, size) as [number, number, number, number, number, number];
+    const base = i * area;
+    for (let y = 0; y < size; y++) {
+      const sx0 = a1 * y + a2;
+      const sy0 = b1 * y + b2;
+      const row = base + y * size;
+      // Columns whose source point has all four neighbours inside the image (a pixel of margin
+      // against rounding): no clamping there. The rest go through the clamped loop.
+      const [xa, xb] = inside(sx0, a0, sy0, b0, last, size);
+      edgeSpan(src, out, base, row, size, sx0, a0, sy0, b0, 0, Math.min(xa, size));
+      let sx = sx0 + a0 * xa;
+      let sy = sy0 + b0 * xa;
+      for (let x = xa; x <= xb; x++, sx += a0, sy += b0) {
+        const x0 = sx | 0;
+        const y0 = sy | 0;
+        const ax = sx - x0;
+        const ay = sy - y0;
+        const r = base + y0 * size + x0;
+        const p00 = src[r]!;
+        const p10 = src[r + size]!;
+        const top = p00 + ax * (src[r + 1]! - p00);
+        const bottom = p10 + ax * (src[r + size + 1]! - p10);
+        out[row + x] = top + ay * (bottom - top);
+      }
+      edgeSpan(src, out, base, row, size, sx0, a0, sy0, b0, Math.max(xb + 1, xa, 0), size);
+    }
+  }
+  return out;
+}
+
+/** The columns [xa, xb] of a row where 1 <= sx0 + a0 x <= last - 2 and the same for sy; xa > xb when none. */
+function inside(sx0: number, a0: number, sy0: number, b0: number, last: number, size: number): [number, number] {
+  let lo = 0;
+  let hi = size - 1;
+  for (const [p0, step] of [
+    [sx0, a0],
+    [sy0, b0],
+  ] as const) {
+    if (step === 0) {
+      if (!(p0 >= 1 && p0 <= last - 2)) return [size, size - 1];
+      continue;
+    }
+    const t1 = (1 - p0) / step;
+    const t2 = (last - 2 - p0) / step;
+    lo = Math.max(lo, Math.ceil(Math.min(t1, t2)));
+    hi = Math.min(hi, Math.floor(Math.max(t1, t2)));
+  }
+  return lo <= hi ? [lo, hi] : [size, size - 1];
+}
+
+/** Columns [from, to) of one output row, source coordinates clamped to the image. */
+function edgeSpan(
+  src: ArrayLike<number>,
+  out: Float32Array,
+  base: number,
+  row: number,
+  size: number,
+  sx0: number,
+  a0: number,
+  sy0: number,
+  b0: number,
+  from: number,
+  to: number,
+): void {
+  const last = size - 1;
+  for (let x = from; x < to; x++) {
+    const sx = sx0 + a0 * x;
+    const sy = sy0 + b0 * x;
+    const cx = sx < 0 ? 0 : sx > last ? last : sx;
+    const cy = sy < 0 ? 0 : sy > last ? last : sy;
+    const x0 = cx | 0; // floor: cx >= 0
+    const y0 = cy | 0;
+    const ax = cx - x0;
+    const ay = cy - y0;
+    const x1 = x0 < last ? x0 + 1 : x0; // at the last column ax is 0
+    const r0 = base + y0 * size;
+    const r1 = y0 < last ? r0 + size : r0;
+    const p00 = src[r0 + x0]!;
+    const p10 = src[r1 + x0]!;
+    const top = p00 + ax * (src[r0 + x1]! - p00);
+    const bottom = p10 + ax * (src[r1 + x1]! - p10);
+    out[row + x] = top + ay * (bottom - top);
+  }
+}
+
+/** Table steps per grey level: exact at whole grey levels, within 0.05 of one in between. */
+const STEPS = 8;
+
+/**
+ * Per-image gamma, contrast and brightness in place on `count` images in pixel units (0..255):
+ * v -> 255 * clip(contrast * ((v / 255)^gamma - 0.5) + 0.5 + brightness, 0, 1). Through a table of
+ * that curve per image, every 1/8 grey level, read with linear interpolation: exact at whole grey
+ * levels (8-bit pixels), within 0.05 of a grey level in between, and ~30x faster than a
+ * Math.pow per pixel. Values outside 0..255 are clamped first.
+ * Per-image standardisation undoes any linear change: contrast and brightness act only through
+ * the clipping at black and white; gamma changes the image's tonal shape.
+ */
+export function adjustPixels(px: Float32Array, count: number, size: number, params: readonly IntensityParams[]): Float32Array {
+  if (params.length !== count) throw new RangeError(`need one intensity change per image (${count}), got ${params.length}`);
+  const area = size * size;
+  if (px.length < count * area) throw new RangeError(`expected ${count * area} pixels, got ${px.length}`);
+  const top = 255 * STEPS;
+  const table = new Float64Array(top + 2);
+  for (let i = 0; i < count; i++) {
+    const { gamma, contrast, brightness } = params[i]!;
+    for (let t = 0; t <= top; t++) {
+      const v = 255 * (contrast * (Math.pow(t / top, gamma) - 0.5) + 0.5 + brightness);
+      table[t] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+    table[top + 1] = table[top]!; // read with weight 0 at v = 255
+    const end = (i + 1) * area;
+    for (let k = i * area; k < end; k++) {
+      const v = px[k]!;
+      const at = (v < 0 ? 0 : v > 255 ? 255 : v) * STEPS;
+      const t = at | 0;
+      const lo = table[t]!;
+      px[k] = lo + (at - t) * (table[t + 1]! - lo);
+    }
+  }
+  return px;
+}
+
+/** The batch's pixels as floats (0..255) with the plan applied: warp first, then intensity. */
+export function augmentPixels(pixels: ArrayLike<number>, count: number, size: number, plan: AugmentationPlan): Float32Array {
+  const n = count * size * size;
+  if (pixels.length < n) throw new RangeError(`expected ${n} pixels, got ${pixels.length}`);
+  const px = plan.geometric ? warpPixels(pixels, count, size, plan.geometric) : Float32Array.from({ length: n }, (_, k) => pixels[k]!);
+  return plan.intensity ? adjustPixels(px, count, size, plan.intensity) : px;
+}
