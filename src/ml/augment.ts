@@ -81,5 +81,5 @@ export function augmentImages(x: tf.Tensor4D, opts: AugmentationOptions, rand: (
   const [n, size] = x.shape;
   const plan = planAugmentation(opts, n, size, rand);
   if (!plan) return x;
-  return tf.tensor4d(augmentPixels(x.dataSync(), n, size, plan), [n, size, size, 1]);
+  return tf.tensor4d(augmentPixels(x.dataSync() as Float32Array, n, size, plan), [n, size, size, 1]);
 }

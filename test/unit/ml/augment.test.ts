@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   adjustIntensity,
   adjustPixels,
+  augmentPixels,
   affineMatrix,
   augmentImages,
   sampleIntensity,
@@ -271,6 +272,24 @@ describe('augmentImages', () => {
       expect(v).toBeLessThanOrEqual(hi + 1e-3);
     }
     x.dispose();
+  });
+
+  it('on 8-bit pixels (the training path) equals intensity on floats, then the warp', () => {
+    const imgs = Array.from({ length: 4 }, (_, i) => randomImage(60 + i));
+    const bytes = new Uint8Array(4 * S * S);
+    imgs.forEach((img, i) => bytes.set(img, i * S * S));
+    const rand = createRng(21);
+    const plan = {
+      geometric: imgs.map(() => ({ angle: rand() - 0.5, scale: 0.9 + rand() * 0.2, shiftX: rand() * 6 - 3, shiftY: rand() * 6 - 3, flip: rand() < 0.5 })),
+      intensity: imgs.map(() => sampleIntensity({ ...NO_AUGMENTATION, gamma: 0.2, contrast: 0.1, brightness: 0.1 }, rand)),
+    };
+    const got = augmentPixels(bytes, 4, S, plan);
+    const want = warpPixels(adjustPixels(Float32Array.from(bytes), 4, S, plan.intensity), 4, S, plan.geometric);
+    let worst = 0;
+    for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(got[k]! - want[k]!));
+    expect(worst).toBeLessThan(1e-3);
+    expect(Array.from(augmentPixels(bytes, 4, S, { intensity: plan.intensity }))).toEqual(Array.from(adjustPixels(Float32Array.from(bytes), 4, S, plan.intensity)));
+    expect(() => augmentPixels(bytes, 4, S, { intensity: plan.intensity.slice(1) })).toThrow(RangeError);
   });
 
   it('leaks no tensors', () => {
