@@ -21,7 +21,7 @@ const batch = 16;
 async function main(): Promise<void> {
   const engine = await initEngine();
   const experiments = applyExperiments();
-  const model = buildChestXRayNet({ inputSize: size });
+  const model = buildChestXRayNet({ inputSize: size, batchNorm: process.env.PROFILE_BATCH_NORM === '1' });
   const src = memoryImageSource(batch, size);
   const px = await src.readBatch(Array.from({ length: batch }, (_, i) => i));
   const y = tf.tensor2d(Array.from(src.labels, Number), [batch, 1]);
