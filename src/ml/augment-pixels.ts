@@ -87,19 +87,7 @@ export function warpPixels(
         const ax = sx - x0;
         const ay = sy - y0;
         const r = base + y0 * size + x0;
-        let p00 = src[r]!;
-        let p01 = src[r + 1]!;
-        let p10 = src[r + size]!;
-        let p11 = src[r + size + 1]!;
-        if (lut) {
-          p00 = lut[p00]!;
-          p01 = lut[p01]!;
-          p10 = lut[p10]!;
-          p11 = lut[p11]!;
-        }
-        const top = p00 + ax * (p01 - p00);
-        const bottom = p10 + ax * (p11 - p10);
-        out[row + x] = top + ay * (bottom - top);
+        out[row + x] = bilinear(src, lut, r, r + 1, r + size, r + size + 1, ax, ay);
       }
       edgeSpan(src, lut, out, base, row, size, sx0, a0, sy0, b0, Math.max(xb + 1, xa, 0), size);
     }
@@ -155,20 +143,27 @@ function edgeSpan(
     const x1 = x0 < last ? x0 + 1 : x0; // at the last column ax is 0
     const r0 = base + y0 * size;
     const r1 = y0 < last ? r0 + size : r0;
-    let p00 = src[r0 + x0]!;
-    let p01 = src[r0 + x1]!;
-    let p10 = src[r1 + x0]!;
-    let p11 = src[r1 + x1]!;
-    if (lut) {
-      p00 = lut[p00]!;
-      p01 = lut[p01]!;
-      p10 = lut[p10]!;
-      p11 = lut[p11]!;
-    }
-    const top = p00 + ax * (p01 - p00);
-    const bottom = p10 + ax * (p11 - p10);
-    out[row + x] = top + ay * (bottom - top);
+    out[row + x] = bilinear(src, lut, r0 + x0, r0 + x1, r1 + x0, r1 + x1, ax, ay);
   }
+}
+
+/** The bilinear mix of four source pixels (through the table, when there is one) at fractions ax, ay. */
+function bilinear(
+  src: ArrayLike<number>,
+  lut: Float64Array | undefined,
+  i00: number,
+  i01: number,
+  i10: number,
+  i11: number,
+  ax: number,
+  ay: number,
+): number {
+  const p00 = lut ? lut[src[i00]!]! : src[i00]!;
+  const p01 = lut ? lut[src[i01]!]! : src[i01]!;
+  const p10 = lut ? lut[src[i10]!]! : src[i10]!;
+  const p11 = lut ? lut[src[i11]!]! : src[i11]!;
+  const top = p00 + ax * (p01 - p00);
+  return top + ay * (p10 + ax * (p11 - p10) - top);
 }
 
 /** Table steps per grey level for float pixels: exact at whole grey levels, within 0.05 of one in between. */
