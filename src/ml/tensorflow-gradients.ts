@@ -35,29 +35,38 @@ type LayerCall = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknow
 
 interface NodeBackendFull extends NodeBackend {
   executeMultipleOutputs(name: string, attrs: unknown[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
-  binding: NodeBackend['binding'] & { TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number };
+  binding: NodeBackend['binding'] & { TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_ATTR_FLOAT: number };
 }
 
 /*
- * oneDNN's own kernels, called by name. libtensorflow registers them for every x86 CPU (with or
- * without TF_ENABLE_ONEDNN_OPTS), behind the kernel label that its graph and eager rewrites set;
- * eager mode rewrites Conv2D and its backprops to them but not pooling or the bias add. Measured
- * (2 cores, batch 16, the 256x256x8 output of conv1): MaxPool + MaxPoolGrad 61 ms, MaxPoolWithArgmax
- * + its gradient 54 ms, oneDNN max pool with its workspace 15 ms; Conv2D + bias Add 25 ms, oneDNN
- * Conv2D with the bias folded in 11 ms (same output bits). The training step uses them through
- * withTrainingKernels; inference keeps the stock ops.
+ * TensorFlow's own fused kernels, called by name, for the training step (withTrainingKernels;
+ * inference keeps the stock ops). oneDNN's pooling and conv-with-bias: libtensorflow registers them
+ * for every x86 CPU (with or without TF_ENABLE_ONEDNN_OPTS), behind the kernel label that its graph
+ * and eager rewrites set; eager mode rewrites Conv2D and its backprops to them but not pooling or
+ * the bias add. Measured (2 cores, batch 16, the 256x256x8 output of conv1): MaxPool + MaxPoolGrad
+ * 61 ms, MaxPoolWithArgmax + its gradient 54 ms, oneDNN max pool with its workspace 15 ms; Conv2D +
+ * bias Add 25 ms, oneDNN Conv2D with the bias folded in 11 ms (same output bits). Batch norm on the
+ * public FusedBatchNormV3 (fusedBatchNormTraining).
  */
 const ONEDNN_LABEL = '_kernel';
 const ONEDNN_LABEL_VALUE = 'MklNameChangeOp';
 
+/** Attribute builders for the binding's TFE ops; `float32` is the attribute T = DT_FLOAT. */
 function attrs(backend: NodeBackendFull) {
   const b = backend.binding;
   return {
     str: (name: string, value: string) => ({ name, type: b.TF_ATTR_STRING, value }),
     ints: (name: string, value: number[]) => ({ name, type: b.TF_ATTR_INT, value }),
     bool: (name: string, value: boolean) => ({ name, type: b.TF_ATTR_BOOL, value }),
-    float: { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+    num: (name: string, value: number) => ({ name, type: b.TF_ATTR_FLOAT, value }),
+    floatType: (name: string) => ({ name, type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }),
+    float32: { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
   };
+}
+
+/** The one tensor of a layer's call, or undefined when it was given several. */
+function onlyInput(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | undefined {
+  return Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
 }
 
 function poolAttrs(backend: NodeBackendFull, poolSize: PoolPair, strides: PoolPair, padding: 'valid' | 'same'): unknown[] {
@@ -70,7 +79,7 @@ function poolAttrs(backend: NodeBackendFull, poolSize: PoolPair, strides: PoolPa
     // The forward pass records which element of each window won (a byte per output), so the
     // backward pass is a scatter instead of a re-scan of every window.
     a.bool('workspace_enabled', true),
-    a.float,
+    a.float32,
     a.str(ONEDNN_LABEL, ONEDNN_LABEL_VALUE),
   ];
 }
@@ -133,7 +142,7 @@ function registerConvBiasKernel(): void {
           a.str('padding', pad === 'same' ? 'SAME' : 'VALID'),
           a.str('data_format', 'NHWC'),
           a.ints('dilations', [1, 1, 1, 1]),
-          a.float,
+          a.float32,
           a.str(ONEDNN_LABEL, ONEDNN_LABEL_VALUE),
         ],
         [x, filter, bias],
@@ -194,8 +203,9 @@ export function hasOneDnnTrainingKernels(): boolean {
  * gradients are ~40 full-size ops (measured at conv1's 16x256x256x8: 277 ms forward and backward,
  * fused 15 ms). Returns y and the batch mean and the biased batch variance (as tf.moments gives
  * them; TensorFlow's op returns the unbiased one, corrected here), for the moving averages; only y
- * carries a gradient; the caller disposes mean and variance. Both are float32 reductions over the batch in a different order than
- * tfjs's, so they differ from it by rounding (tested against a float64 reference).
+ * carries a gradient; the caller disposes mean and variance. Both are float32 reductions over the
+ * batch in a different order than tfjs's, so they differ from it by rounding (tested against a
+ * float64 reference).
  */
 export function fusedBatchNormTraining(
   x: tf.Tensor4D,
@@ -204,16 +214,15 @@ export function fusedBatchNormTraining(
   epsilon: number,
 ): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const backend = nodeBackend();
-  const b = backend.binding as NodeBackendFull['binding'] & { TF_ATTR_FLOAT: number };
   const a = attrs(backend);
-  const common = [a.float, { name: 'U', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }, { name: 'epsilon', type: b.TF_ATTR_FLOAT, value: epsilon }, a.str('data_format', 'NHWC'), a.bool('is_training', true)];
+  const common = [a.float32, a.floatType('U'), a.num('epsilon', epsilon), a.str('data_format', 'NHWC'), a.bool('is_training', true)];
   const stats: tf.Tensor[] = [];
   const norm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, offset, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const empty = tf.tensor1d([]);
     const [y, mean, unbiased, r1, r2, r3] = backend.executeMultipleOutputs(
       'FusedBatchNormV3',
-      [...common, { name: 'exponential_avg_factor', type: b.TF_ATTR_FLOAT, value: 1 }],
+      [...common, a.num('exponential_avg_factor', 1)],
       [input, scale, offset, empty, empty],
       6,
     ) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
@@ -256,10 +265,12 @@ interface BatchNormLayerLike {
 function fusedBatchNormCall(layer: BatchNormLayerLike, original: LayerCall): LayerCall | undefined {
   if (!layer.gamma || !layer.beta || !(layer.axis === -1 || layer.axis === 3)) return undefined;
   return (inputs, kwargs) => {
-    const x = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : undefined) : inputs;
+    const x = onlyInput(inputs);
     if (kwargs.training !== true || x === undefined || x.rank !== 4 || x.dtype !== 'float32') return original(inputs, kwargs);
     return tf.tidy(() => {
-      const { y, mean, variance } = fusedBatchNormTraining(x as tf.Tensor4D, layer.gamma!.read() as tf.Tensor1D, layer.beta!.read() as tf.Tensor1D, layer.epsilon);
+      const gamma = layer.gamma!.read() as tf.Tensor1D;
+      const beta = layer.beta!.read() as tf.Tensor1D;
+      const { y, mean, variance } = fusedBatchNormTraining(x as tf.Tensor4D, gamma, beta, layer.epsilon);
       for (const [v, value] of [
         [layer.movingMean, mean],
         [layer.movingVariance, variance],
@@ -301,14 +312,16 @@ function oneDnnConvCall(layer: ConvLayerLike, original: LayerCall): LayerCall | 
     (activation === 'relu' || activation === 'linear');
   if (!covered) return undefined;
   return (inputs, kwargs) => {
-    const x = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : undefined) : inputs;
+    const x = onlyInput(inputs);
     if (x === undefined || x.rank !== 4 || x.dtype !== 'float32') return original(inputs, kwargs);
     return tf.tidy(() => {
       const pad = layer.padding as 'same' | 'valid';
       const kernel = layer.kernel.read() as tf.Tensor4D;
       // Without a bias (batch-normalised layers) the plain Conv2D: its gradient is lazy per input, where
       // tfjs-layers' fused path computes dx even for the first layer, whose input is the image.
-      const y = layer.bias ? oneDnnConv2dWithBias(x as tf.Tensor4D, kernel, layer.bias.read() as tf.Tensor1D, pad) : tf.conv2d(x as tf.Tensor4D, kernel, 1, pad);
+      const y = layer.bias
+        ? oneDnnConv2dWithBias(x as tf.Tensor4D, kernel, layer.bias.read() as tf.Tensor1D, pad)
+        : tf.conv2d(x as tf.Tensor4D, kernel, 1, pad);
       return activation === 'relu' ? tf.relu(y) : y;
     });
   };

@@ -122,7 +122,7 @@ function trainStep(
       const k = targets.length;
       const y = tf.tensor2d(targets, [k, 1]);
       const w = tf.tensor2d(weights, [k, 1]);
-      // Pooling and conv bias on oneDNN kernels (tensorflow backend; training only).
+      // Pooling, conv bias and batch norm on TensorFlow's fused kernels (tensorflow backend; training only).
       const cost = withTrainingKernels(model, () =>
         optimizer.minimize(
           () => {
