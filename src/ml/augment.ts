@@ -60,7 +60,6 @@ export function planAugmentation(opts: AugmentationOptions, count: number, size:
 
 /** Warps [n, size, size, 1] by one affine transform per image (warpPixels). */
 export function warpImages(x: tf.Tensor4D, params: readonly AffineParams[]): tf.Tensor4D {
-  if (params.length !== x.shape[0]) throw new RangeError(`need one transform per image (${x.shape[0]}), got ${params.length}`);
   const [n, size] = x.shape;
   return tf.tensor4d(warpPixels(x.dataSync(), n, size, params), [n, size, size, 1]);
 }
@@ -68,7 +67,6 @@ export function warpImages(x: tf.Tensor4D, params: readonly AffineParams[]): tf.
 /** Per-image gamma, contrast and brightness on [n, size, size, 1] in 0..255 (adjustPixels). */
 export function adjustIntensity(x: tf.Tensor4D, params: readonly IntensityParams[]): tf.Tensor4D {
   const [n, size] = x.shape;
-  if (params.length !== n) throw new RangeError(`need one intensity change per image (${n}), got ${params.length}`);
   return tf.tensor4d(adjustPixels(Float32Array.from(x.dataSync()), n, size, params), [n, size, size, 1]);
 }
 
