@@ -248,7 +248,7 @@ async function main(): Promise<void> {
 
   const file = writeResults(tag ? `train-${tag}` : 'train', {
     date: new Date().toISOString(),
-    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, cpu: cpuInfo(), loadAverageStart: load0, loadAverageEnd: load1 },
+    host: { cpu: cpuInfo(), loadAverageStart: load0, loadAverageEnd: load1 },
     settings: { warmup, batches, predictIters, repeat, extraEnv, mallocEnv: MALLOC_ENV, python, waitQuietSeconds },
     disturbed: { worstForeignCpu: worst, unreliable: disturbed },
     engine: engineName,
