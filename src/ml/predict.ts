@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { gradCamOfPixels, type GradCamOptions, type GradCamResult } from './saliency.ts';
 import { modelFromArtifacts } from './serialize.ts';
-import { toInputTensor } from './standardize.ts';
+import { standardizePixels, toInputTensor } from './standardize.ts';
 
 /** Positive-class probabilities for grey uint8 images (count * size * size bytes), in batches. */
 export function predictProbabilities(
@@ -27,7 +27,7 @@ export function predictProbabilities(
 
 /**
  * Grey uint8 images (each size * size bytes) -> the model's input as plain float32, through the
- * one preprocessing step (toInputTensor): [count, size, size, 1] row-major, which for one channel
+ * one standardisation (standardizePixels): [count, size, size, 1] row-major, which for one channel
  * is also the NCHW [count, 1, size, size] an ONNX runtime takes.
  */
 export function standardizedBatch(images: readonly Uint8Array[], size: number): Float32Array {
@@ -38,12 +38,7 @@ export function standardizedBatch(images: readonly Uint8Array[], size: number): 
   if (images.length === 0) return new Float32Array(0);
   const pixels = images.length === 1 ? images[0]! : new Uint8Array(images.length * n);
   if (images.length > 1) images.forEach((img, i) => pixels.set(img, i * n));
-  const x = toInputTensor(pixels, images.length, size);
-  try {
-    return x.dataSync() as Float32Array;
-  } finally {
-    x.dispose();
-  }
+  return standardizePixels(pixels, images.length, size);
 }
 
 /** The model on already standardised input (count * size * size floats): one probability per image. */

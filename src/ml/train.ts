@@ -5,7 +5,7 @@ import { assertTrainingEngine } from './engine.ts';
 import { evaluateModel } from './evaluate.ts';
 import { accuracyAt, binaryCrossEntropy } from './metrics.ts';
 import { createRng, deriveSeed, shuffleInPlace } from './random.ts';
-import { pixelsToTensor, standardizeImages } from './standardize.ts';
+import { standardizePixels } from './standardize.ts';
 import { withTrainingKernels } from './tensorflow-gradients.ts';
 import type {
   EpochMetrics,
@@ -216,7 +216,7 @@ export async function trainModel(
         const targets = Float32Array.from(indices, (i) => source.labels[i]!);
         const weights = targets.map((t) => classWeight[t]!);
         // [k, size, size, 1]: pixels (0..255) -> standardised per image.
-        const x = tf.tidy(() => standardizeImages(pixelsToTensor(pixels, k, size)));
+        const x = tf.tensor4d(standardizePixels(pixels, k, size), [k, size, size, 1]);
         // tfjs marks the field protected but reads it at every applyGradients; there is no setter.
         (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt((epoch - 1) * batchesPerEpoch + b);
         let stats: tf.Tensor1D;

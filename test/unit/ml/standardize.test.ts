@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../../src/ml/engine.ts';
-import { toInputTensor } from '../../../src/ml/standardize.ts';
+import { standardizeImages, standardizePixels, toInputTensor } from '../../../src/ml/standardize.ts';
+import { createRng } from '../../../src/ml/random.ts';
 import { syntheticXray } from '../../helpers/synthetic-xray.ts';
 
 beforeAll(async () => {
@@ -39,5 +40,108 @@ describe('toInputTensor', () => {
     expect(() => toInputTensor(new Uint8Array(10), 1, 16)).toThrow(RangeError);
     toInputTensor(new Uint8Array(2 * 16 * 16), 2, 16).dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+
+/** The formula in float64, straight from its definition: (x - mean) / max(std, 1/sqrt(N)). */
+function reference(img: ArrayLike<number>): Float64Array {
+  const n = img.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += img[i]! / n;
+  let variance = 0;
+  for (let i = 0; i < n; i++) variance += (img[i]! - mean) ** 2 / n;
+  const divisor = Math.max(Math.sqrt(variance), 1 / Math.sqrt(n));
+  return Float64Array.from({ length: n }, (_, i) => (img[i]! - mean) / divisor);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+/** Random grey images, half of them with flat black borders (many equal values) and a few saturated. */
+function randomImages(count: number, size: number, seed: number): Uint8Array {
+  const rand = createRng(seed);
+  const px = new Uint8Array(count * size * size);
+  for (let i = 0; i < count; i++) {
+    const border = i % 2 === 0 ? Math.floor(size / 5) : 0;
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const inside = x >= border && x < size - border && y >= border && y < size - border;
+        px[(i * size + y) * size + x] = inside ? (rand() < 0.02 ? 255 : Math.floor(rand() * 256)) : 0;
+      }
+    }
+  }
+  return px;
+}
+
+describe('standardizePixels', () => {
+  const S = 48;
+  const count = 6;
+  const bytes = randomImages(count, S, 7);
+
+  it('matches the formula in float64 on 8-bit images, flat borders included', () => {
+    const out = standardizePixels(bytes, count, S);
+    expect(out).toBeInstanceOf(Float32Array);
+    expect(out.length).toBe(count * S * S);
+    for (let i = 0; i < count; i++) {
+      const img = bytes.subarray(i * S * S, (i + 1) * S * S);
+      expect(maxAbsDiff(out.subarray(i * S * S, (i + 1) * S * S), reference(img))).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
+  it('gives the same answer for the same values as floats, and for fractional floats matches the formula', () => {
+    const asFloats = standardizePixels(Float32Array.from(bytes), count, S);
+    expect(maxAbsDiff(asFloats, standardizePixels(bytes, count, S))).toBeLessThanOrEqual(1e-6);
+    const rand = createRng(11);
+    const floats = Float32Array.from(bytes, (v) => Math.min(255, v + rand() * 0.9));
+    const out = standardizePixels(floats, count, S);
+    for (let i = 0; i < count; i++) {
+      const img = floats.subarray(i * S * S, (i + 1) * S * S);
+      expect(maxAbsDiff(out.subarray(i * S * S, (i + 1) * S * S), reference(img))).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
+  it("agrees with TensorFlow's own moments on the same batch", () => {
+    const x = tf.tensor4d(Float32Array.from(bytes), [count, S, S, 1]);
+    const want = tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, [1, 2, 3], true);
+      return tf.div(tf.sub(x, mean), tf.maximum(tf.sqrt(variance), 1 / S)).dataSync();
+    });
+    expect(maxAbsDiff(standardizePixels(bytes, count, S), want)).toBeLessThanOrEqual(1e-5);
+    x.dispose();
+  });
+
+  it('leaves the input untouched and keeps images independent', () => {
+    const copy = bytes.slice();
+    const all = standardizePixels(bytes, count, S);
+    expect(bytes).toEqual(copy);
+    const third = standardizePixels(bytes.subarray(2 * S * S, 3 * S * S), 1, S);
+    expect(maxAbsDiff(all.subarray(2 * S * S, 3 * S * S), third)).toBe(0);
+  });
+
+  it('maps a constant float image to zeros and rejects bad shapes', () => {
+    expect(Array.from(standardizePixels(new Float32Array(64).fill(3.5), 1, 8)).every((v) => v === 0)).toBe(true);
+    expect(() => standardizePixels(new Uint8Array(63), 1, 8)).toThrow(RangeError);
+    expect(() => standardizePixels(new Uint8Array(64), 0, 8)).toThrow(RangeError);
+    expect(() => standardizePixels(new Uint8Array(64), 1.5, 8)).toThrow(RangeError);
+  });
+});
+
+describe('standardizeImages', () => {
+  it('is standardizePixels on the tensor values, and rejects non-square or colour input', () => {
+    const bytes = randomImages(2, 16, 3);
+    const x = tf.tensor4d(Float32Array.from(bytes), [2, 16, 16, 1]);
+    const y = standardizeImages(x);
+    expect(y.shape).toEqual([2, 16, 16, 1]);
+    expect(maxAbsDiff(y.dataSync(), standardizePixels(bytes, 2, 16))).toBe(0);
+    const wide = tf.zeros([1, 16, 8, 1]) as tf.Tensor4D;
+    const colour = tf.zeros([1, 8, 8, 3]) as tf.Tensor4D;
+    expect(() => standardizeImages(wide)).toThrow(RangeError);
+    expect(() => standardizeImages(colour)).toThrow(RangeError);
+    tf.dispose([x, y, wide, colour]);
   });
 });
