@@ -121,6 +121,22 @@ describe('warpImages (bilinear affine warp, one matrix per image)', () => {
     }
   });
 
+  it('gives the same floats for 8-bit pixels as for the same values as floats (its two kernels)', () => {
+    const rand = createRng(17);
+    const size = 37;
+    const bytes = new Uint8Array(5 * size * size);
+    for (let i = 0; i < 5; i++) bytes.set(randomImage(80 + i, size), i * size * size);
+    const params: AffineParams[] = Array.from({ length: 5 }, (_, i) => ({
+      angle: (rand() - 0.5) * 2,
+      scale: 0.5 + rand(),
+      shiftX: (rand() - 0.5) * (i === 0 ? 3 * size : 20),
+      shiftY: (rand() - 0.5) * 20,
+      flip: i % 2 === 0,
+    }));
+    expect(Array.from(warpPixels(bytes, 5, size, params))).toEqual(Array.from(warpPixels(Float32Array.from(bytes), 5, size, params)));
+    expect(Array.from(warpPixels(Array.from(bytes), 5, size, params))).toEqual(Array.from(warpPixels(bytes, 5, size, params)));
+  });
+
   it('refuses a transform count or pixel count that does not fit the batch', () => {
     expect(() => warpPixels(new Uint8Array(2 * 16), 2, 4, [IDENTITY])).toThrow(RangeError);
     expect(() => warpPixels(new Uint8Array(15), 1, 4, [IDENTITY])).toThrow(RangeError);
