@@ -19,8 +19,8 @@ const inverseScale = (variance: number, area: number): number => 1 / Math.max(Ma
  *
  * The one standardisation, for training (after augmentation) and serving (tfjs and onnxruntime
  * alike). 8-bit images take one pass for a 256-bin histogram, from which mean and variance are
- * exact, and one through a 256-entry table; floats take a pass for the mean, one for the variance
- * about it and one to scale. On one thread about as fast as the same formula as TensorFlow ops
+ * exact, and one through a 256-entry table; floats take one pass for both sums (about the first
+ * value) and one to scale. On one thread about as fast as the same formula as TensorFlow ops
  * (moments, sub, div) on two (bench/trust/profile-augment.ts), and onnxruntime's input needs no
  * tensor round trip.
  */
@@ -50,15 +50,19 @@ export function standardizePixels(pixels: Uint8Array | Float32Array, count: numb
   for (let i = 0; i < count; i++) {
     const start = i * area;
     const end = start + area;
+    // One pass for both sums, about the image's first value (no cancellation when the values sit
+    // far from zero), in float64.
+    const origin = pixels[start]!;
     let sum = 0;
-    for (let k = start; k < end; k++) sum += pixels[k]!;
-    const mean = sum / area;
     let squares = 0;
     for (let k = start; k < end; k++) {
-      const d = pixels[k]! - mean;
+      const d = pixels[k]! - origin;
+      sum += d;
       squares += d * d;
     }
-    const scale = inverseScale(squares / area, area);
+    const shift = sum / area;
+    const mean = origin + shift;
+    const scale = inverseScale(Math.max(squares / area - shift * shift, 0), area);
     for (let k = start; k < end; k++) out[k] = (pixels[k]! - mean) * scale;
   }
   return out;
