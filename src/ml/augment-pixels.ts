@@ -70,6 +70,7 @@ function warp(
   size: number,
   params: readonly AffineParams[],
   tables: readonly Float32Array[] | undefined,
+  sums?: Float64Array,
 ): Float32Array {
   if (params.length !== count) throw new RangeError(`need one transform per image (${count}), got ${params.length}`);
   const area = size * size;
@@ -79,8 +80,11 @@ function warp(
   const floats = bytes ? undefined : src instanceof Float32Array ? src : Float32Array.from(src);
   for (let i = 0; i < count; i++) {
     const m = affineMatrix(params[i]!, size);
-    if (bytes) warpBytes(bytes, tables?.[i] ?? IDENTITY_TABLE, out, i * area, size, m);
-    else warpFloats(floats!, out, i * area, size, m);
+    const [sum, squares] = bytes ? warpBytes(bytes, tables?.[i] ?? IDENTITY_TABLE, out, i * area, size, m) : warpFloats(floats!, out, i * area, size, m);
+    if (sums) {
+      sums[2 * i] = sum;
+      sums[2 * i + 1] = squares;
+    }
   }
   return out;
 }
@@ -89,13 +93,16 @@ function warp(
 const IDENTITY_TABLE = Float32Array.from({ length: 256 }, (_, v) => v);
 
 /**
- * One 8-bit image (at `base` in src and out) warped by m, every pixel read through `lut`.
+ * One 8-bit image (at `base` in src and out) warped by m, every pixel read through `lut`; returns
+ * the sum and the sum of squares of the values written (float64), for standardizePixels.
  * Rows split into the columns whose four neighbours all lie inside the image (a pixel of margin
  * against rounding: no clamping there) and the clamped rest.
  */
-function warpBytes(src: Uint8Array, lut: Float32Array, out: Float32Array, base: number, size: number, m: readonly number[]): void {
+function warpBytes(src: Uint8Array, lut: Float32Array, out: Float32Array, base: number, size: number, m: readonly number[]): [number, number] {
   const [a0, a1, a2, b0, b1, b2] = m as [number, number, number, number, number, number];
   const last = size - 1;
+  let sum = 0;
+  let squares = 0;
   for (let y = 0; y < size; y++) {
     const sx0 = a1 * y + a2;
     const sy0 = b1 * y + b2;
@@ -114,7 +121,10 @@ function warpBytes(src: Uint8Array, lut: Float32Array, out: Float32Array, base: 
       const p10 = lut[src[r + size]!]!;
       const p11 = lut[src[r + size + 1]!]!;
       const top = p00 + ax * (p01 - p00);
-      out[row + x] = top + ay * (p10 + ax * (p11 - p10) - top);
+      const v = Math.fround(top + ay * (p10 + ax * (p11 - p10) - top));
+      out[row + x] = v;
+      sum += v;
+      squares += v * v;
     }
     for (let x = 0; x < size; x++) {
       if (x >= xa && x <= xb) {
@@ -127,15 +137,21 @@ function warpBytes(src: Uint8Array, lut: Float32Array, out: Float32Array, base: 
       const p10 = lut[src[c.i10]!]!;
       const p11 = lut[src[c.i11]!]!;
       const top = p00 + c.ax * (p01 - p00);
-      out[row + x] = top + c.ay * (p10 + c.ax * (p11 - p10) - top);
+      const v = Math.fround(top + c.ay * (p10 + c.ax * (p11 - p10) - top));
+      out[row + x] = v;
+      sum += v;
+      squares += v * v;
     }
   }
+  return [sum, squares];
 }
 
 /** warpBytes for float pixels, without a table. */
-function warpFloats(src: Float32Array, out: Float32Array, base: number, size: number, m: readonly number[]): void {
+function warpFloats(src: Float32Array, out: Float32Array, base: number, size: number, m: readonly number[]): [number, number] {
   const [a0, a1, a2, b0, b1, b2] = m as [number, number, number, number, number, number];
   const last = size - 1;
+  let sum = 0;
+  let squares = 0;
   for (let y = 0; y < size; y++) {
     const sx0 = a1 * y + a2;
     const sy0 = b1 * y + b2;
@@ -154,7 +170,10 @@ function warpFloats(src: Float32Array, out: Float32Array, base: number, size: nu
       const p10 = src[r + size]!;
       const p11 = src[r + size + 1]!;
       const top = p00 + ax * (p01 - p00);
-      out[row + x] = top + ay * (p10 + ax * (p11 - p10) - top);
+      const v = Math.fround(top + ay * (p10 + ax * (p11 - p10) - top));
+      out[row + x] = v;
+      sum += v;
+      squares += v * v;
     }
     for (let x = 0; x < size; x++) {
       if (x >= xa && x <= xb) {
@@ -167,9 +186,13 @@ function warpFloats(src: Float32Array, out: Float32Array, base: number, size: nu
       const p10 = src[c.i10]!;
       const p11 = src[c.i11]!;
       const top = p00 + c.ax * (p01 - p00);
-      out[row + x] = top + c.ay * (p10 + c.ax * (p11 - p10) - top);
+      const v = Math.fround(top + c.ay * (p10 + c.ax * (p11 - p10) - top));
+      out[row + x] = v;
+      sum += v;
+      squares += v * v;
     }
   }
+  return [sum, squares];
 }
 
 /** The columns [xa, xb] of a row where 1 <= sx0 + a0 x <= last - 2 and the same for sy; xa > xb when none. */
@@ -261,19 +284,28 @@ function lookUp(px: Uint8Array, count: number, size: number, tables: readonly Fl
 
 /**
  * The batch's pixels as floats (0..255) with the plan applied: intensity first, then the warp. On
- * 8-bit pixels the intensity change is an exact table lookup inside the warp's reads.
+ * 8-bit pixels the intensity change is an exact table lookup inside the warp's reads. When the
+ * plan warps and `sums` is given (2 * count values), each image's sum and sum of squares of the
+ * returned values go there: the moments standardizePixels would otherwise take a pass for.
  */
-export function augmentPixels(pixels: Uint8Array | Float32Array, count: number, size: number, plan: AugmentationPlan): Float32Array {
+export function augmentPixels(
+  pixels: Uint8Array | Float32Array,
+  count: number,
+  size: number,
+  plan: AugmentationPlan,
+  sums?: Float64Array,
+): Float32Array {
   const n = count * size * size;
   if (pixels.length < n) throw new RangeError(`expected ${n} pixels, got ${pixels.length}`);
+  if (sums && sums.length < 2 * count) throw new RangeError(`sums needs ${2 * count} values, got ${sums.length}`);
   if (plan.intensity && plan.intensity.length !== count) {
     throw new RangeError(`need one intensity change per image (${count}), got ${plan.intensity.length}`);
   }
   if (pixels instanceof Uint8Array && plan.intensity) {
     const tables = plan.intensity.map((p) => Float32Array.from(intensityTable(p, 1).subarray(0, 256)));
-    return plan.geometric ? warp(pixels, count, size, plan.geometric, tables) : lookUp(pixels, count, size, tables);
+    return plan.geometric ? warp(pixels, count, size, plan.geometric, tables, sums) : lookUp(pixels, count, size, tables);
   }
   const px = plan.intensity ? adjustPixels(Float32Array.from(pixels.subarray(0, n)), count, size, plan.intensity) : pixels;
-  if (plan.geometric) return warpPixels(px, count, size, plan.geometric);
+  if (plan.geometric) return warp(px, count, size, plan.geometric, undefined, sums);
   return px === pixels ? Float32Array.from(px.subarray(0, n)) : (px as Float32Array);
 }

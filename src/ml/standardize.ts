@@ -20,12 +20,14 @@ const inverseScale = (variance: number, area: number): number => 1 / Math.max(Ma
  * The one standardisation, for training (after augmentation) and serving (tfjs and onnxruntime
  * alike). 8-bit images take one pass for a 256-bin histogram, from which mean and variance are
  * exact, and one through a 256-entry table; floats take one pass for both sums (about the first
- * value) and one to scale. On one thread about as fast as the same formula as TensorFlow ops
+ * value) and one to scale, or only the scale pass when `sums` (2 * count values: each image's sum
+ * and sum of squares, in float64) come with them from the augmentation warp that wrote them. On one thread about as fast as the same formula as TensorFlow ops
  * (moments, sub, div) on two (bench/trust/profile-augment.ts), and onnxruntime's input needs no
  * tensor round trip.
  */
-export function standardizePixels(pixels: Uint8Array | Float32Array, count: number, size: number): Float32Array {
+export function standardizePixels(pixels: Uint8Array | Float32Array, count: number, size: number, sums?: Float64Array): Float32Array {
   checkShape(pixels.length, count, size);
+  if (sums && sums.length < 2 * count) throw new RangeError(`sums needs ${2 * count} values, got ${sums.length}`);
   const area = size * size;
   const out = new Float32Array(count * area);
   if (pixels instanceof Uint8Array) {
@@ -50,19 +52,27 @@ export function standardizePixels(pixels: Uint8Array | Float32Array, count: numb
   for (let i = 0; i < count; i++) {
     const start = i * area;
     const end = start + area;
-    // One pass for both sums, about the image's first value (no cancellation when the values sit
-    // far from zero), in float64.
-    const origin = pixels[start]!;
-    let sum = 0;
-    let squares = 0;
-    for (let k = start; k < end; k++) {
-      const d = pixels[k]! - origin;
-      sum += d;
-      squares += d * d;
+    let mean: number;
+    let variance: number;
+    if (sums) {
+      mean = sums[2 * i]! / area;
+      variance = sums[2 * i + 1]! / area - mean * mean;
+    } else {
+      // One pass for both sums, about the image's first value (no cancellation when the values
+      // sit far from zero), in float64.
+      const origin = pixels[start]!;
+      let sum = 0;
+      let squares = 0;
+      for (let k = start; k < end; k++) {
+        const d = pixels[k]! - origin;
+        sum += d;
+        squares += d * d;
+      }
+      const shift = sum / area;
+      mean = origin + shift;
+      variance = squares / area - shift * shift;
     }
-    const shift = sum / area;
-    const mean = origin + shift;
-    const scale = inverseScale(Math.max(squares / area - shift * shift, 0), area);
+    const scale = inverseScale(Math.max(variance, 0), area);
     for (let k = start; k < end; k++) out[k] = (pixels[k]! - mean) * scale;
   }
   return out;

@@ -211,12 +211,14 @@ export async function trainModel(
         const raw = await reader.next();
         throwIfAborted(signal);
         // Augmented on the bytes, before they become a tensor (augment-pixels.ts).
+        // The warp sums each image as it writes it, sparing standardisation that pass.
         const plan = planAugmentation(params.augmentation, k, size, augmentRng);
-        const pixels = plan ? augmentPixels(raw, k, size, plan) : raw;
+        const sums = plan?.geometric ? new Float64Array(2 * k) : undefined;
+        const pixels = plan ? augmentPixels(raw, k, size, plan, sums) : raw;
         const targets = Float32Array.from(indices, (i) => source.labels[i]!);
         const weights = targets.map((t) => classWeight[t]!);
         // [k, size, size, 1]: pixels (0..255) -> standardised per image.
-        const x = tf.tensor4d(standardizePixels(pixels, k, size), [k, size, size, 1]);
+        const x = tf.tensor4d(standardizePixels(pixels, k, size, sums), [k, size, size, 1]);
         // tfjs marks the field protected but reads it at every applyGradients; there is no setter.
         (optimizer as unknown as { learningRate: number }).learningRate = learningRateAt((epoch - 1) * batchesPerEpoch + b);
         let stats: tf.Tensor1D;

@@ -6,6 +6,7 @@ import {
   augmentPixels,
   affineMatrix,
   augmentImages,
+  planAugmentation,
   sampleIntensity,
   warpImages,
   warpPixels,
@@ -306,6 +307,33 @@ describe('augmentImages', () => {
     expect(worst).toBeLessThan(1e-3);
     expect(Array.from(augmentPixels(bytes, 4, S, { intensity: plan.intensity }))).toEqual(Array.from(adjustPixels(Float32Array.from(bytes), 4, S, plan.intensity)));
     expect(() => augmentPixels(bytes, 4, S, { intensity: plan.intensity.slice(1) })).toThrow(RangeError);
+  });
+
+  it("fills each image's sum and sum of squares of what it returns, when asked (the warp's moments for standardisation)", () => {
+    const imgs = Array.from({ length: 3 }, (_, i) => randomImage(90 + i));
+    const bytes = new Uint8Array(3 * S * S);
+    imgs.forEach((img, i) => bytes.set(img, i * S * S));
+    const rand = createRng(5);
+    const opts = { ...NO_AUGMENTATION, rotation: 20, zoom: 0.2, shift: 0.2, horizontalFlip: true, gamma: 0.2, contrast: 0.1, brightness: 0.1 };
+    for (const input of [bytes, Float32Array.from(bytes)]) {
+      for (const recipe of [opts, { ...opts, gamma: 0, contrast: 0, brightness: 0 }]) {
+        const plan = planAugmentation(recipe, 3, S, rand)!;
+        const sums = new Float64Array(6).fill(NaN);
+        const out = augmentPixels(input, 3, S, plan, sums);
+        expect(Array.from(out)).toEqual(Array.from(augmentPixels(input, 3, S, plan)));
+        for (let i = 0; i < 3; i++) {
+          let sum = 0;
+          let squares = 0;
+          for (let k = i * S * S; k < (i + 1) * S * S; k++) {
+            sum += out[k]!;
+            squares += out[k]! * out[k]!;
+          }
+          expect(Math.abs(sums[2 * i]! - sum)).toBeLessThanOrEqual(1e-9 * sum);
+          expect(Math.abs(sums[2 * i + 1]! - squares)).toBeLessThanOrEqual(1e-9 * squares);
+        }
+      }
+    }
+    expect(() => augmentPixels(bytes, 3, S, planAugmentation(opts, 3, S, rand)!, new Float64Array(5))).toThrow(RangeError);
   });
 
   it('leaks no tensors', () => {

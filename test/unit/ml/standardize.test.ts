@@ -115,6 +115,20 @@ describe('standardizePixels', () => {
     x.dispose();
   });
 
+  it('with the sums a producer computed, gives what it computes from the floats itself', () => {
+    const rand = createRng(13);
+    const floats = Float32Array.from(bytes, (v) => Math.min(255, v + rand() * 0.9));
+    const sums = new Float64Array(2 * count);
+    for (let i = 0; i < count; i++) {
+      for (let k = i * S * S; k < (i + 1) * S * S; k++) {
+        sums[2 * i]! += floats[k]!;
+        sums[2 * i + 1]! += floats[k]! * floats[k]!;
+      }
+    }
+    expect(maxAbsDiff(standardizePixels(floats, count, S, sums), standardizePixels(floats, count, S))).toBeLessThanOrEqual(1e-6);
+    expect(() => standardizePixels(floats, count, S, new Float64Array(2 * count - 1))).toThrow(RangeError);
+  });
+
   it('leaves the input untouched and keeps images independent', () => {
     const copy = bytes.slice();
     const all = standardizePixels(bytes, count, S);
