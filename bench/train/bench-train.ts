@@ -10,7 +10,7 @@
  *
  * Flags (or the env vars in brackets):
  *   --warmup N (BENCH_WARMUP, 3)     warm-up training batches, not timed
- *   --batches N (BENCH_BATCHES, 15)  timed training batches
+ *   --batches N (BENCH_BATCHES, 45)  timed training batches (15 spread by 25% on a drifting VM)
  *   --predict-iters N (BENCH_PREDICT_ITERS, 30)  timed predictions at batch 1 (a third at batch 16)
  *   --repeat N (BENCH_REPEAT, 1)     run every configuration N times, interleaved; report the median
  *   --no-torch                       skip the PyTorch reference
@@ -54,7 +54,7 @@ const num = (name: string, envName: string, dflt: number) => {
   return n;
 };
 const warmup = num('warmup', 'BENCH_WARMUP', 3);
-const batches = num('batches', 'BENCH_BATCHES', 15);
+const batches = num('batches', 'BENCH_BATCHES', 45);
 const predictIters = num('predict-iters', 'BENCH_PREDICT_ITERS', 30);
 const repeat = Math.max(1, num('repeat', 'BENCH_REPEAT', 1));
 const noTorch = hasFlag(argv, 'no-torch');

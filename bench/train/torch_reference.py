@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--size", type=int, default=env_int("BENCH_SIZE", 256))
     ap.add_argument("--batch", type=int, default=env_int("BENCH_BATCH", 16))
     ap.add_argument("--warmup", type=int, default=env_int("BENCH_WARMUP", 3))
-    ap.add_argument("--batches", type=int, default=env_int("BENCH_BATCHES", 15))
+    ap.add_argument("--batches", type=int, default=env_int("BENCH_BATCHES", 45))
     ap.add_argument("--predict-iters", type=int, default=env_int("BENCH_PREDICT_ITERS", 30))
     ap.add_argument("--threads", type=int, default=env_int("BENCH_TORCH_THREADS", 2))
     args = ap.parse_args()

@@ -5,7 +5,7 @@
  * ImageSource of generated images, then prediction images/s at batch 1 and 16, then peak RSS.
  * Prints ONE JSON line on stdout; human-readable notes go to stderr.
  *
- * Counts from the environment: BENCH_WARMUP (3), BENCH_BATCHES (15), BENCH_PREDICT_ITERS (30),
+ * Counts from the environment: BENCH_WARMUP (3), BENCH_BATCHES (45), BENCH_PREDICT_ITERS (30),
  * BENCH_SIZE (256), BENCH_BATCH (16). BENCH_FORCE_BARE=1 skips trainModel (for comparison).
  * BENCH_AUGMENT=1 trains with RECOMMENDED_AUGMENTATION (src/ml/types.ts) instead of none.
  * BENCH_EXPERIMENTS=poolgrad, stockrelu, ... applies the code experiments of experiments.ts first.
@@ -20,7 +20,7 @@ import { applyExperiments } from './experiments.ts';
 const size = envInt('BENCH_SIZE', 256);
 const batch = envInt('BENCH_BATCH', 16);
 const warmup = envInt('BENCH_WARMUP', 3);
-const batches = Math.max(1, envInt('BENCH_BATCHES', 15));
+const batches = Math.max(1, envInt('BENCH_BATCHES', 45));
 const predictIters = Math.max(1, envInt('BENCH_PREDICT_ITERS', 30));
 const forceBare = process.env.BENCH_FORCE_BARE === '1';
 const augment = process.env.BENCH_AUGMENT === '1';
