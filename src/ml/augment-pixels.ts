@@ -284,9 +284,10 @@ function lookUp(px: Uint8Array, count: number, size: number, tables: readonly Fl
 
 /**
  * The batch's pixels as floats (0..255) with the plan applied: intensity first, then the warp. On
- * 8-bit pixels the intensity change is an exact table lookup inside the warp's reads. When the
- * plan warps and `sums` is given (2 * count values), each image's sum and sum of squares of the
- * returned values go there: the moments standardizePixels would otherwise take a pass for.
+ * 8-bit pixels the intensity change is an exact table lookup inside the warp's reads. When `sums`
+ * is given (2 * count values), each image's sum and sum of squares of the returned values go
+ * there, the moments standardizePixels would otherwise take a pass for: the warp adds them up as
+ * it writes; a plan without a warp sums its result after.
  */
 export function augmentPixels(
   pixels: Uint8Array | Float32Array,
@@ -301,11 +302,31 @@ export function augmentPixels(
   if (plan.intensity && plan.intensity.length !== count) {
     throw new RangeError(`need one intensity change per image (${count}), got ${plan.intensity.length}`);
   }
-  if (pixels instanceof Uint8Array && plan.intensity) {
-    const tables = plan.intensity.map((p) => Float32Array.from(intensityTable(p, 1).subarray(0, 256)));
-    return plan.geometric ? warp(pixels, count, size, plan.geometric, tables, sums) : lookUp(pixels, count, size, tables);
+  const tables = pixels instanceof Uint8Array ? plan.intensity?.map((p) => Float32Array.from(intensityTable(p, 1).subarray(0, 256))) : undefined;
+  if (plan.geometric) {
+    const px = tables || !plan.intensity ? pixels : adjustPixels(Float32Array.from(pixels.subarray(0, n)), count, size, plan.intensity);
+    return warp(px, count, size, plan.geometric, tables, sums);
   }
-  const px = plan.intensity ? adjustPixels(Float32Array.from(pixels.subarray(0, n)), count, size, plan.intensity) : pixels;
-  if (plan.geometric) return warp(px, count, size, plan.geometric, undefined, sums);
-  return px === pixels ? Float32Array.from(px.subarray(0, n)) : (px as Float32Array);
+  const out = tables
+    ? lookUp(pixels as Uint8Array, count, size, tables)
+    : plan.intensity
+      ? adjustPixels(Float32Array.from(pixels.subarray(0, n)), count, size, plan.intensity)
+      : Float32Array.from(pixels.subarray(0, n));
+  if (sums) sumImages(out, count, size * size, sums);
+  return out;
+}
+
+/** Each image's sum and sum of squares (float64) into sums[2i], sums[2i + 1]. */
+function sumImages(values: Float32Array, count: number, area: number, sums: Float64Array): void {
+  for (let i = 0; i < count; i++) {
+    let sum = 0;
+    let squares = 0;
+    for (let k = i * area; k < (i + 1) * area; k++) {
+      const v = values[k]!;
+      sum += v;
+      squares += v * v;
+    }
+    sums[2 * i] = sum;
+    sums[2 * i + 1] = squares;
+  }
 }

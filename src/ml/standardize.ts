@@ -21,9 +21,9 @@ const inverseScale = (variance: number, area: number): number => 1 / Math.max(Ma
  * alike). 8-bit images take one pass for a 256-bin histogram, from which mean and variance are
  * exact, and one through a 256-entry table; floats take one pass for both sums (about the first
  * value) and one to scale, or only the scale pass when `sums` (2 * count values: each image's sum
- * and sum of squares, in float64) come with them from the augmentation warp that wrote them. On one thread about as fast as the same formula as TensorFlow ops
- * (moments, sub, div) on two (bench/trust/profile-augment.ts), and onnxruntime's input needs no
- * tensor round trip.
+ * and sum of squares, in float64) come with them from augmentPixels. On one thread about as fast
+ * as the same formula as TensorFlow ops (moments, sub, div) on two
+ * (bench/trust/profile-augment.ts), and onnxruntime's input needs no tensor round trip.
  */
 export function standardizePixels(pixels: Uint8Array | Float32Array, count: number, size: number, sums?: Float64Array): Float32Array {
   checkShape(pixels.length, count, size);

@@ -211,9 +211,9 @@ export async function trainModel(
         const raw = await reader.next();
         throwIfAborted(signal);
         // Augmented on the bytes, before they become a tensor (augment-pixels.ts).
-        // The warp sums each image as it writes it, sparing standardisation that pass.
+        // augmentPixels sums each image it returns (the warp as it writes), sparing standardisation that pass.
         const plan = planAugmentation(params.augmentation, k, size, augmentRng);
-        const sums = plan?.geometric ? new Float64Array(2 * k) : undefined;
+        const sums = plan ? new Float64Array(2 * k) : undefined;
         const pixels = plan ? augmentPixels(raw, k, size, plan, sums) : raw;
         const targets = Float32Array.from(indices, (i) => source.labels[i]!);
         const weights = targets.map((t) => classWeight[t]!);

@@ -309,14 +309,14 @@ describe('augmentImages', () => {
     expect(() => augmentPixels(bytes, 4, S, { intensity: plan.intensity.slice(1) })).toThrow(RangeError);
   });
 
-  it("fills each image's sum and sum of squares of what it returns, when asked (the warp's moments for standardisation)", () => {
+  it("fills each image's sum and sum of squares of what it returns, when asked, for every kind of plan (the moments for standardisation)", () => {
     const imgs = Array.from({ length: 3 }, (_, i) => randomImage(90 + i));
     const bytes = new Uint8Array(3 * S * S);
     imgs.forEach((img, i) => bytes.set(img, i * S * S));
     const rand = createRng(5);
     const opts = { ...NO_AUGMENTATION, rotation: 20, zoom: 0.2, shift: 0.2, horizontalFlip: true, gamma: 0.2, contrast: 0.1, brightness: 0.1 };
     for (const input of [bytes, Float32Array.from(bytes)]) {
-      for (const recipe of [opts, { ...opts, gamma: 0, contrast: 0, brightness: 0 }]) {
+      for (const recipe of [opts, { ...opts, gamma: 0, contrast: 0, brightness: 0 }, { ...opts, rotation: 0, zoom: 0, shift: 0, horizontalFlip: false }]) {
         const plan = planAugmentation(recipe, 3, S, rand)!;
         const sums = new Float64Array(6).fill(NaN);
         const out = augmentPixels(input, 3, S, plan, sums);
