@@ -129,6 +129,30 @@ describe('standardizePixels', () => {
     expect(() => standardizePixels(floats, count, S, new Float64Array(2 * count - 1))).toThrow(RangeError);
   });
 
+  it('counts every pixel once whatever the view: odd sizes, views starting off a 4-byte boundary, images under 4 pixels', () => {
+    for (const [size, offset] of [
+      [47, 0],
+      [47, 1],
+      [48, 2],
+      [33, 3],
+      [1, 1],
+      [3, 2],
+    ] as const) {
+      const n = 3;
+      const images = randomImages(n, size, 100 + size + offset);
+      images[offset % images.length] = 255; // a lone extreme value where a head or tail is read byte by byte
+      images[images.length - 1] = 1;
+      const backing = new Uint8Array(images.length + 8);
+      backing.set(images, offset);
+      const view = backing.subarray(offset, offset + images.length);
+      const out = standardizePixels(view, n, size);
+      for (let i = 0; i < n; i++) {
+        const img = images.subarray(i * size * size, (i + 1) * size * size);
+        expect(maxAbsDiff(out.subarray(i * size * size, (i + 1) * size * size), reference(img))).toBeLessThanOrEqual(1e-6);
+      }
+    }
+  });
+
   it('leaves the input untouched and keeps images independent', () => {
     const copy = bytes.slice();
     const all = standardizePixels(bytes, count, S);
