@@ -1,5 +1,5 @@
 /**
- * npx tsx bench/predict/bench-runtimes.ts [-- --rounds 3 --size 256 --seconds 2 --python /usr/bin/python3]
+ * npx tsx bench/predict/bench-runtimes.ts [-- --rounds 3 --size 256 --seconds 2 --python /usr/bin/python3 --isa avx2]
  *
  * Model-only prediction speed of the same ChestXRayNet (random init, `--size` input) on every
  * runtime the service can serve with, next to PyTorch 1.13 on the same net in the same run: the
@@ -17,7 +17,7 @@ import { buildChestXRayNet } from '../../src/ml/model.ts';
 import { networkGraphOf } from '../../src/ml/onnx-graph.ts';
 import { loadOnnxRuntime } from '../../src/onnx/runtime.ts';
 import { encodeNetworkGraph } from '../../src/onnx/writer.ts';
-import { cpuLine } from '../cpu.ts';
+import { cpuLine, isaCapEnv } from '../cpu.ts';
 import { flagReader, runJsonCommand } from './common.ts';
 
 const flag = flagReader(process.argv.slice(2));
@@ -26,6 +26,8 @@ const SIZE = Number(flag('size', '256'));
 const SECONDS = Number(flag('seconds', '2'));
 const PYTHON = flag('python', process.env.TORCH_PYTHON ?? '/usr/bin/python3');
 const BATCHES = [1, 16] as const;
+// `--isa avx2`: oneDNN (tfjs-node, PyTorch) capped before the engine loads; onnxruntime cannot be.
+const ISA_CAP = isaCapEnv(process.argv.slice(2));
 
 /** Images/s of `run` (one call = `batch` images) over about SECONDS, after 3 warm-up calls. */
 async function rate(batch: number, run: () => Promise<unknown>): Promise<number> {
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
       return { name: `onnxruntime ${threads} thread${threads > 1 ? 's' : ''}`, description: rt.description, session: await rt.createSession(onnx) };
     }),
   );
-  console.log(`engine: ${engine.description}; ${sessions.map((s) => s.description).join('; ')}; model ${SIZE}x${SIZE}, ${ROUNDS} rounds of ${SECONDS} s per runtime and batch`);
+  console.log(`engine: ${engine.description}; ${sessions.map((s) => s.description).join('; ')}; model ${SIZE}x${SIZE}${ISA_CAP.ONEDNN_MAX_CPU_ISA ? ` (tfjs and PyTorch capped at ${ISA_CAP.ONEDNN_MAX_CPU_ISA}; onnxruntime uncapped)` : ''}, ${ROUNDS} rounds of ${SECONDS} s per runtime and batch`);
   const inputs = new Map(BATCHES.map((b) => [b, standardised(b)]));
   const results = new Map<string, number[]>();
   const add = (key: string, v: number) => results.set(key, [...(results.get(key) ?? []), v]);

@@ -19,6 +19,9 @@
  *                                    which otherwise runs with the malloc setting beside the one without
  *   --env KEY=VALUE                  extra environment for every child (repeatable), e.g.
  *                                    --env TF_NUM_INTEROP_THREADS=1
+ *   --isa avx2|avx512                oneDNN in every child (tfjs and PyTorch) capped at AVX2, or at
+ *                                    AVX-512 without VNNI/BF16/AMX: an AVX2-only machine's kernels
+ *                                    on this one (bench/cpu.ts isaCapEnv)
  *   --tag NAME                       name of the results file (bench/results/train-NAME-*.json)
  *   --python PATH (TORCH_PYTHON, /usr/bin/python3)
  *   --wait-quiet S (BENCH_WAIT_QUIET, 30)  before each child, wait up to S seconds for the machine
@@ -30,7 +33,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { MALLOC_ENV } from '../../src/malloc-env.ts';
-import { cpuInfo, cpuLine } from '../cpu.ts';
+import { cpuInfo, cpuLine, isaCapEnv } from '../cpu.ts';
 import {
   childEnv,
   envFlags,
@@ -60,7 +63,7 @@ const repeat = Math.max(1, num('repeat', 'BENCH_REPEAT', 1));
 const noTorch = hasFlag(argv, 'no-torch');
 const onlyMalloc = hasFlag(argv, 'only-malloc');
 const noAugment = hasFlag(argv, 'no-augment');
-const extraEnv = envFlags(argv);
+const extraEnv = { ...isaCapEnv(argv), ...envFlags(argv) };
 const tag = flag(argv, 'tag');
 const python = flag(argv, 'python') ?? process.env.TORCH_PYTHON ?? '/usr/bin/python3';
 const waitQuietSeconds = num('wait-quiet', 'BENCH_WAIT_QUIET', 30);
