@@ -76,6 +76,10 @@ async function main(): Promise<void> {
     const first = await fetch(request.url, { method: 'POST', headers: request.headers, body: jpeg });
     if (!first.ok) throw new Error(`first predict answered ${first.status}: ${await first.text()}`);
     console.log(`\nAPI up on ${base}; first answer: ${await first.text()}`);
+    // Which runtime answers: the version's own (tfjs when it has no model.onnx), else the process's.
+    const ready = (await (await fetch(`${base}/health/ready`)).json()) as { runtime?: string; models?: { loaded?: { runtime?: string }[] } };
+    const servedBy = ready.models?.loaded?.[0]?.runtime ?? ready.runtime ?? 'unknown';
+    console.log(`the API serves this version on ${servedBy}; the no-HTTP loop ran on ${String(before.runtime)}`);
     await autocannon({ ...request, connections: 8, duration: 3 }); // warm up (JIT, allocator, threads)
 
     // HTTP + upload + JSON error answer, without decode or model: a 404 for a version that is not there.
@@ -134,7 +138,7 @@ async function main(): Promise<void> {
     if (at32) console.log(`issue 10 goal 4: 32 conns >= 85% of no-HTTP images/s: ${Math.round((at32.requestsPerSecond! / reference) * 100)}% (${Math.round((at32.requestsPerSecond! / pipelined) * 100)}% of the pipelined loop)`);
     if (at8) console.log(`issue 10 goal 4: 8 conns p99 <= 50 ms: ${at8.p99} ms`);
     console.log(
-      JSON.stringify({ malloc: MALLOC, size: SIZE, jpegBytes: prepared.jpegBytes, duration: DURATION, rows, noHttp: { before, after }, overhead: { requestsPerSecond: r1(overhead.requests.average), p50: overhead.latency.p50, p99: overhead.latency.p99, cpuMsPerRequest: overheadCpuMs } }),
+      JSON.stringify({ malloc: MALLOC, servedBy, size: SIZE, jpegBytes: prepared.jpegBytes, duration: DURATION, rows, noHttp: { before, after }, overhead: { requestsPerSecond: r1(overhead.requests.average), p50: overhead.latency.p50, p99: overhead.latency.p99, cpuMsPerRequest: overheadCpuMs } }),
     );
   } finally {
     if (api && api.exitCode === null) api.kill('SIGKILL');

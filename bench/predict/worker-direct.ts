@@ -1,10 +1,13 @@
 /**
  * Child process of bench-predict.ts (so it runs with the same environment as the API child):
- *   prepare <dataDir> <jpegPath> <size> [quality]   publish a ChestXRayNet (random init) and write the test JPEG
+ *   prepare <dataDir> <jpegPath> <size> [quality]   publish a ChestXRayNet (random init) with its
+ *     model.onnx, made and checked as the trainer does (exportCheckedOnnx), and write the test JPEG
  *   direct  <dataDir> <jpegPath> <seconds> [--profile]
- *     what the service code does without HTTP: decodeXray + toInputTensor + predict (the predictor
- *     of src/ml/predict.ts) in a loop over the same JPEG, batch 16; then each part alone; with
- *     --profile also decode variants (sharp options) to show where the decode time goes.
+ *     what the service code does without HTTP: decodeXray, then the runtime the API serves that
+ *     version on (PREDICT_RUNTIME, as src/server.ts chooses it: onnxruntime on the version's
+ *     model.onnx after standardizedBatch, or TensorFlow.js's predictor) in a loop over the same
+ *     JPEG, batch 16; then each part alone; with --profile also decode variants (sharp options)
+ *     to show where the decode time goes.
  * Prints one JSON line on stdout.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,8 +15,11 @@ import sharp, { type SharpOptions } from 'sharp';
 import { decodeXray } from '../../src/imaging/decode.ts';
 import { initEngine } from '../../src/ml/engine.ts';
 import { buildChestXRayNet } from '../../src/ml/model.ts';
-import { createPredictor } from '../../src/ml/predict.ts';
+import { createPredictor, standardizedBatch } from '../../src/ml/predict.ts';
 import { modelFromArtifacts, modelToArtifacts } from '../../src/ml/serialize.ts';
+import { loadConfig } from '../../src/config.ts';
+import { choosePredictRuntime } from '../../src/onnx/runtime.ts';
+import { exportCheckedOnnx } from '../../src/services/onnx-export.ts';
 import { createModelRegistry } from '../../src/storage/model-registry.ts';
 import { createRng } from '../../src/ml/random.ts';
 import { syntheticXray } from '../../test/helpers/synthetic-xray.ts';
@@ -41,12 +47,16 @@ async function prepare(dataDir: string, jpegPath: string, size: number, quality:
   const engine = await initEngine();
   const model = buildChestXRayNet({ inputSize: size });
   const artifacts = await modelToArtifacts(model);
+  // Every trained version gets a checked model.onnx (src/services/training.ts); without it the API
+  // would serve this one on TensorFlow.js and the bench would measure the wrong runtime.
+  const onnx = await exportCheckedOnnx(model, size);
   model.dispose();
+  if (!onnx.bytes) throw new Error(`bench: model.onnx was not made: ${onnx.report.reason ?? 'unknown reason'}`);
   const registry = createModelRegistry({ dataDir, defaultModel: MODEL_NAME });
   const info = await registry.publish(
     MODEL_NAME,
-    { modelJson: artifacts.modelJson as unknown as Record<string, unknown>, weights: artifacts.weights },
-    { classNames: ['NORMAL', 'PNEUMONIA'], threshold: 0.5, modelOptions: { inputSize: size }, note: 'bench: random init' },
+    { modelJson: artifacts.modelJson as unknown as Record<string, unknown>, weights: artifacts.weights, onnx: onnx.bytes },
+    { classNames: ['NORMAL', 'PNEUMONIA'], threshold: 0.5, modelOptions: { inputSize: size }, note: 'bench: random init', onnx: onnx.report },
   );
   const jpeg = await makeJpeg(quality);
   await writeFile(jpegPath, jpeg);
@@ -81,13 +91,26 @@ async function direct(dataDir: string, jpegPath: string, seconds: number, profil
   const registry = createModelRegistry({ dataDir, defaultModel: MODEL_NAME });
   const model = await modelFromArtifacts(await registry.loadArtifacts(MODEL_NAME, 1));
   const inputSize = model.inputs[0]!.shape[1] as number;
-  const predictor = createPredictor(model, { inputSize, batchSize: BATCH });
-  await predictor.warmUp();
+  const tfjs = createPredictor(model, { inputSize, batchSize: BATCH });
+  await tfjs.warmUp();
+  const config = loadConfig(process.env);
+  const runtime = await choosePredictRuntime(config.predictRuntime, { threads: config.onnxThreads });
+  const onnxBytes = runtime.onnx ? await registry.loadOnnx(MODEL_NAME, 1) : null;
+  const session = runtime.onnx && onnxBytes ? await runtime.onnx.createSession(onnxBytes) : undefined;
+  const predictor = session
+    ? { predict: (images: readonly Uint8Array[]) => session.run(standardizedBatch(images, inputSize), images.length, inputSize) }
+    : tfjs;
   const decode = () => decodeXray(jpeg, inputSize, { maxPixels: 100_000_000 });
   const decodeBatch = () => Promise.all(Array.from({ length: BATCH }, decode));
   const pixels = await decodeBatch();
 
-  const out: Record<string, unknown> = { engine: engine.description, inputSize, jpegBytes: jpeg.length, batch: BATCH };
+  const out: Record<string, unknown> = {
+    engine: engine.description,
+    runtime: session ? runtime.description : `TensorFlow.js (${runtime.onnx ? 'the version has no model.onnx' : runtime.description})`,
+    inputSize,
+    jpegBytes: jpeg.length,
+    batch: BATCH,
+  };
   // The reference: decode 16 (concurrently, as concurrent requests do), then predict them as one batch.
   out.loop = await rate(seconds, BATCH, async () => predictor.predict(await decodeBatch()));
   // The same with the next batch decoding while this one predicts (what a server overlapping requests can do).
@@ -125,7 +148,8 @@ async function direct(dataDir: string, jpegPath: string, seconds: number, profil
       'metadata() only': await rate(part, BATCH, () => Promise.all(Array.from({ length: BATCH }, () => sharp(jpeg).metadata()))),
     };
   }
-  predictor.dispose();
+  tfjs.dispose();
+  await session?.release();
   return out;
 }
 
