@@ -86,8 +86,14 @@ async function main(): Promise<void> {
     };
     await setProduction(1);
     await waitFor(`${base}/health/ready`, api);
-    const ready = (await (await fetch(`${base}/health/ready`)).json()) as { runtime: string; predictRuntime: { description: string } };
-    console.log(`serving runtime: ${ready.runtime} (${ready.predictRuntime.description})`);
+    const ready = (await (await fetch(`${base}/health/ready`)).json()) as {
+      runtime: string;
+      predictRuntime: { description: string };
+      models: { loaded: { version: number; runtime?: string }[] };
+    };
+    // The process's runtime, and what each loaded version really runs on (tfjs for one without model.onnx).
+    const versions = ready.models.loaded.map((m) => `v${m.version} on ${m.runtime ?? ready.runtime}`).join(', ');
+    console.log(`serving runtime: ${ready.runtime} (${ready.predictRuntime.description}); ${versions}`);
 
     const segment = Math.max(1, Math.floor(REQUESTS / (SWAPS + 1)));
     const request = { url: `${base}/v1/predict`, method: 'POST' as const, headers: { 'content-type': 'image/jpeg' }, body };
