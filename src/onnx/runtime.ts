@@ -5,7 +5,8 @@ import { ONNX_INPUT, ONNX_OUTPUT, probeModel } from './writer.ts';
  * ONNX Runtime (onnxruntime-node, its bundled CPU library) behind a small interface: load it once,
  * prove it works on a one-op model, and make sessions for model.onnx files (input `xray`
  * [batch, 1, size, size] float32, output `probability` [batch, 1]). Sessions use the CPU execution
- * provider with every graph optimisation, sequential execution and `threads` intra-op threads.
+ * provider with every graph optimisation, sequential execution and `threads` intra-op threads
+ * (batches under MULTI_THREAD_MIN_BATCH images on one).
  */
 
 export class OnnxRuntimeUnavailableError extends Error {
@@ -47,6 +48,23 @@ function moduleOf(imported: unknown): typeof Ort {
 }
 
 /**
+ * Batches smaller than this run on one intra-op thread even when the runtime has more. In the API
+ * the other core is decoding the next uploads: a second onnxruntime thread there has to wait for
+ * a core, and the run waits for it. Measured with `npm run bench:predict` (2000x2000 JPEGs, mean
+ * batch 1.7, 2 cores, 2026-12-03): 2 threads for every batch 80-86 / 82-90 req/s at 8 / 32
+ * connections and 22-24 CPU ms per request; 1 thread for every batch 87-88 / 90 req/s, 21-22 ms;
+ * this rule 91-99 / 91-99 req/s, 19-21 ms. The model alone, idle (bench-runtimes.ts): 1 and 2
+ * threads give the same images/s at batch 1 (~660-700); from batch 2 up 2 threads give 1.4-2x,
+ * ~900 against ~490 at batch 16, which large batches (small uploads, many clients) keep.
+ */
+export const MULTI_THREAD_MIN_BATCH = 4;
+
+/** The intra-op threads a batch of `count` images runs on, for a runtime of `threads`. */
+export function intraOpThreadsFor(count: number, threads: number): number {
+  return count < MULTI_THREAD_MIN_BATCH ? 1 : threads;
+}
+
+/**
  * Imports onnxruntime-node and runs a one-op model on it. Throws OnnxRuntimeUnavailableError,
  * with the reason, when the package or its native library is missing or broken.
  */
@@ -79,13 +97,24 @@ export async function loadOnnxRuntime(opts: OnnxRuntimeOptions): Promise<OnnxRun
       await session.release();
       throw new Error(`the model's inputs/outputs are ${session.inputNames.join(',')} -> ${session.outputNames.join(',')}, not ${ONNX_INPUT} -> ${ONNX_OUTPUT}`);
     }
+    // Small batches run on a one-thread session of the same model (intraOpThreadsFor).
+    let single: Ort.InferenceSession | undefined;
+    if (threads > 1) {
+      try {
+        single = await ort.InferenceSession.create(model, { ...sessionOptions, intraOpNumThreads: 1 });
+      } catch (err) {
+        await session.release();
+        throw err;
+      }
+    }
     let released = false;
     return {
       async run(x, count, size) {
         if (released) throw new Error('the ONNX session was released');
         if (x.length !== count * size * size) throw new RangeError(`expected ${count * size * size} floats, got ${x.length}`);
         const input = new ort.Tensor('float32', x, [count, 1, size, size]);
-        const out = await session.run({ [ONNX_INPUT]: input });
+        const runner = single && intraOpThreadsFor(count, threads) === 1 ? single : session;
+        const out = await runner.run({ [ONNX_INPUT]: input });
         const probs = out[ONNX_OUTPUT];
         if (!probs || probs.type !== 'float32' || probs.size !== count) {
           throw new Error(`the ONNX session returned ${probs?.size ?? 'no'} ${probs?.type ?? ''} values for ${count} images`);
@@ -95,7 +124,7 @@ export async function loadOnnxRuntime(opts: OnnxRuntimeOptions): Promise<OnnxRun
       async release() {
         if (released) return;
         released = true;
-        await session.release();
+        await Promise.all([session.release(), single?.release()]);
       },
     };
   }
@@ -114,7 +143,7 @@ export async function loadOnnxRuntime(opts: OnnxRuntimeOptions): Promise<OnnxRun
     throw new OnnxRuntimeUnavailableError(`onnxruntime-node ${version} loaded but cannot run a model: ${firstLine(err)}`, { cause: err });
   }
   return {
-    description: `onnxruntime-node ${version} (CPU, ${threads} intra-op thread${threads === 1 ? '' : 's'})`,
+    description: `onnxruntime-node ${version} (CPU, ${threads} intra-op thread${threads === 1 ? '' : `s; batches under ${MULTI_THREAD_MIN_BATCH} on 1`})`,
     version,
     threads,
     createSession,

@@ -71,7 +71,7 @@ const NotReady = Type.Object(
 const RETRY_AFTER_SECONDS = 2;
 
 const ENGINE_EXAMPLE = { name: 'tensorflow', description: 'tfjs-node 4.22.0 on libtensorflow (native)', tfjsVersion: '4.22.0' };
-const RUNTIME_EXAMPLE = { requested: 'auto' as const, description: 'onnxruntime-node 1.30.0 (CPU, 2 intra-op threads)' };
+const RUNTIME_EXAMPLE = { requested: 'auto' as const, description: 'onnxruntime-node 1.30.0 (CPU, 2 intra-op threads; batches under 4 on 1)' };
 const LiveResponse = withExample(Live, { status: 'ok' }, 'The process is up');
 const ReadyResponse = withExample(
   Readiness,
