@@ -78,6 +78,11 @@ export function standardizePixels(pixels: Uint8Array | Float32Array, count: numb
   return out;
 }
 
+/** The first index in [start, end] whose byte starts a 4-byte word of pixels' buffer (end when none does before it). */
+function firstWordAt(pixels: Uint8Array, start: number, end: number): number {
+  return Math.min(end, start + ((4 - ((pixels.byteOffset + start) % 4)) % 4));
+}
+
 /** Four part-histograms, so that a run of equal pixels (a flat black border) does not make each count wait for the last. */
 const parts = new Uint32Array(4 * 256);
 
@@ -90,10 +95,9 @@ const parts = new Uint32Array(4 * 256);
  */
 function countGreyLevels(pixels: Uint8Array, start: number, end: number, histogram: Float64Array): void {
   parts.fill(0);
-  const offset = pixels.byteOffset + start;
-  let head = Math.min(end - start, (4 - (offset % 4)) % 4);
+  const aligned = firstWordAt(pixels, start, end);
   let k = start;
-  for (; head > 0; head--, k++) parts[pixels[k]!]!++;
+  for (; k < aligned; k++) parts[pixels[k]!]!++;
   const words = (end - k) >> 2;
   if (words > 0) {
     const w32 = new Uint32Array(pixels.buffer, pixels.byteOffset + k, words);
@@ -122,8 +126,8 @@ const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 function lookUpGreyLevels(pixels: Uint8Array, start: number, end: number, table: Float32Array, out: Float32Array): void {
   let k = start;
   if (LITTLE_ENDIAN) {
-    const head = Math.min(end - start, (4 - ((pixels.byteOffset + start) % 4)) % 4);
-    for (; k < start + head; k++) out[k] = table[pixels[k]!]!;
+    const aligned = firstWordAt(pixels, start, end);
+    for (; k < aligned; k++) out[k] = table[pixels[k]!]!;
     const words = (end - k) >> 2;
     if (words > 0) {
       const w32 = new Uint32Array(pixels.buffer, pixels.byteOffset + k, words);
