@@ -4,7 +4,7 @@ import type { Logger } from '../domain/logger.ts';
 import type { AppMetrics } from '../metrics.ts';
 import { exportCheckImages } from '../ml/onnx-graph.ts';
 import { loadServingModel, standardizedBatch, type ServingModel } from '../ml/predict.ts';
-import type { OnnxSession, PredictRuntime } from '../onnx/runtime.ts';
+import { MULTI_THREAD_MIN_BATCH, type OnnxSession, type PredictRuntime } from '../onnx/runtime.ts';
 import type { ModelRegistry } from '../storage/model-types.ts';
 import { createBatcher, type Batcher } from './batcher.ts';
 import { createModelCache, type ModelCache } from './model-cache.ts';
@@ -66,10 +66,16 @@ export function createLoadedVersions(opts: LoadedVersionsOptions): ModelCache<Lo
     }
     try {
       const size = model.inputSize;
-      const pixels = exportCheckImages(size, 2, 1);
-      const x = standardizedBatch([pixels.subarray(0, size * size), pixels.subarray(size * size)], size);
-      const [got, want] = [await session.run(x, 2, size), model.predictStandardized(x, 2)];
-      const diff = Math.max(...Array.from(got, (g, i) => Math.abs(g - want[i]!)));
+      // A small batch and one of MULTI_THREAD_MIN_BATCH: the session runs them on its one-thread
+      // and its all-threads native session (runtime.ts intraOpThreadsFor), so both are checked.
+      const pixels = exportCheckImages(size, MULTI_THREAD_MIN_BATCH, 1);
+      const images = Array.from({ length: MULTI_THREAD_MIN_BATCH }, (_, i) => pixels.subarray(i * size * size, (i + 1) * size * size));
+      let diff = 0;
+      for (const count of [2, MULTI_THREAD_MIN_BATCH]) {
+        const x = standardizedBatch(images.slice(0, count), size);
+        const [got, want] = [await session.run(x, count, size), model.predictStandardized(x, count)];
+        diff = Math.max(diff, ...Array.from(got, (g, i) => Math.abs(g - want[i]!)));
+      }
       if (!(diff <= ONNX_TOLERANCE)) {
         await session.release();
         return { reason: 'mismatch', why: `model.onnx and the TensorFlow.js weights differ by ${diff.toExponential(2)} (> ${ONNX_TOLERANCE})` };
