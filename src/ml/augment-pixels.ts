@@ -3,6 +3,7 @@
  * batch's bytes before they become a tensor, and the tensor wrappers in augment.ts (stress tests)
  * share it: one implementation of each transform.
  */
+import { WARP_WASM_BASE64 } from './warp-wasm.ts';
 
 /** One image's transform: output = centre + shift + scale * rotate(flip(input) - centre). */
 export interface AffineParams {
@@ -51,8 +52,7 @@ export function affineMatrix(p: AffineParams, size: number): number[] {
  * output pixel (x, y) samples the input at (a0 x + a1 y + a2, b0 x + b1 y + b2) from
  * affineMatrix, coordinates clamped to the image (edge pixels repeat), as TensorFlow's
  * ImageProjectiveTransformV3 with bilinear interpolation and fill mode 'nearest' (tested against
- * it). A plain loop stepping the source point by (a0, b0) along each row: ~4x faster than that op
- * on 256x256 batches, which evaluates the full projection per pixel.
+ * it). The kernel is WebAssembly SIMD (warp.wat), four pixels at a time.
  */
 export function warpPixels(src: ArrayLike<number>, count: number, size: number, params: readonly AffineParams[]): Float32Array {
   return warp(src, count, size, params, undefined);
@@ -60,9 +60,7 @@ export function warpPixels(src: ArrayLike<number>, count: number, size: number, 
 
 /**
  * warpPixels, with one 256-entry table per image that 8-bit pixels are read through (an exact
- * intensity change inside the warp's reads). 8-bit and float images each have their own kernel
- * (warpBytes, warpFloats): V8 compiles a function for the element types it has seen, and the
- * shared kernel that read either, with or without a table, ran 1.2-1.7x slower.
+ * intensity change: the table is applied as the image is copied into the kernel's memory).
  */
 function warp(
   src: ArrayLike<number>,
@@ -78,12 +76,22 @@ function warp(
   const out = new Float32Array(count * area);
   const bytes = src instanceof Uint8Array ? src : undefined;
   const floats = bytes ? undefined : src instanceof Float32Array ? src : Float32Array.from(src);
+  const k = kernelFor(size);
   for (let i = 0; i < count; i++) {
     const m = affineMatrix(params[i]!, size);
-    const [sum, squares] = bytes ? warpBytes(bytes, tables?.[i] ?? IDENTITY_TABLE, out, i * area, size, m) : warpFloats(floats!, out, i * area, size, m);
+    const base = i * area;
+    if (bytes) {
+      k.lut.set(tables?.[i] ?? IDENTITY_TABLE);
+      k.bytes.set(bytes.subarray(base, base + area));
+      k.lookUp(k.bytesAt, area, k.lutAt, k.srcAt);
+    } else {
+      k.src.set(floats!.subarray(base, base + area));
+    }
+    runKernel(k, m);
+    out.set(k.out, base);
     if (sums) {
-      sums[2 * i] = sum;
-      sums[2 * i + 1] = squares;
+      sums[2 * i] = k.sums[0]!;
+      sums[2 * i + 1] = k.sums[1]!;
     }
   }
   return out;
@@ -92,140 +100,118 @@ function warp(
 /** grey level -> itself: the table of an 8-bit warp without an intensity change. */
 const IDENTITY_TABLE = Float32Array.from({ length: 256 }, (_, v) => v);
 
+type WarpFunction = (
+  src: number,
+  out: number,
+  size: number,
+  frac: number,
+  dx1: number,
+  dx2: number,
+  dx3: number,
+  dx4: number,
+  dy1: number,
+  dy2: number,
+  dy3: number,
+  dy4: number,
+  ex: number,
+  ey: number,
+  x0: number,
+  xPerRow: number,
+  y0: number,
+  yPerRow: number,
+  sums: number,
+) => void;
+
+type LookUpFunction = (bytes: number, count: number, lut: number, dst: number) => void;
+
+/** The kernel's memory laid out for one image of `size`: views on it and their byte addresses. */
+interface WarpKernel {
+  warp: WarpFunction;
+  lookUp: LookUpFunction;
+  size: number;
+  lutAt: number;
+  sumsAt: number;
+  bytesAt: number;
+  srcAt: number;
+  outAt: number;
+  /** An 8-bit image's table (256 floats). */
+  lut: Float32Array;
+  /** An 8-bit image, which lookUp turns into floats at src. */
+  bytes: Uint8Array;
+  /** The image (size * size floats); the size + 4 floats after it stay finite (read with weight 0). */
+  src: Float32Array;
+  out: Float32Array;
+  sums: Float64Array;
+}
+
+let instance: { memory: WebAssembly.Memory; warp: WarpFunction; lookUp: LookUpFunction } | undefined;
+let kernel: WarpKernel | undefined;
+
 /**
- * One 8-bit image (at `base` in src and out) warped by m, every pixel read through `lut`; returns
- * the sum and the sum of squares of the values written (float64), for standardizePixels.
- * Rows split into the columns whose four neighbours all lie inside the image (a pixel of margin
- * against rounding: no clamping there) and the clamped rest.
+ * The warp module, instantiated once per process, with its memory sized for one image (it holds
+ * one image in and one out at a time, so a batch costs no more memory than its largest image).
  */
-function warpBytes(src: Uint8Array, lut: Float32Array, out: Float32Array, base: number, size: number, m: readonly number[]): [number, number] {
+function kernelFor(size: number): WarpKernel {
+  instance ??= (() => {
+    const bytes = Uint8Array.from(atob(WARP_WASM_BASE64), (c) => c.charCodeAt(0));
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
+    return { memory: exports.memory as WebAssembly.Memory, warp: exports.warp as WarpFunction, lookUp: exports.lookUp as LookUpFunction };
+  })();
+  const { memory } = instance;
+  if (kernel && kernel.size === size && kernel.src.buffer === memory.buffer) return kernel;
+  const area = size * size;
+  const align = (n: number) => Math.ceil(n / 16) * 16;
+  const lutAt = 0;
+  const sumsAt = lutAt + 4 * 256;
+  const bytesAt = align(sumsAt + 16);
+  // lookUp reads up to 3 bytes past the image and writes up to 3 floats past it (into the padding)
+  const srcAt = align(bytesAt + area + 4);
+  const outAt = align(srcAt + 4 * (area + size + 4));
+  const need = outAt + 4 * area + 16;
+  if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+  new Uint8Array(memory.buffer, 0, need).fill(0);
+  kernel = {
+    ...instance,
+    size,
+    lutAt,
+    sumsAt,
+    bytesAt,
+    srcAt,
+    outAt,
+    lut: new Float32Array(memory.buffer, lutAt, 256),
+    bytes: new Uint8Array(memory.buffer, bytesAt, area),
+    src: new Float32Array(memory.buffer, srcAt, area),
+    out: new Float32Array(memory.buffer, outAt, area),
+    sums: new Float64Array(memory.buffer, sumsAt, 2),
+  };
+  return kernel;
+}
+
+/**
+ * Warps the image in k.src by m into k.out (warp.wat): coordinates in fixed point with as many
+ * fraction bits as keep every one the kernel computes (columns 0 .. size + 3, the last vector's
+ * lanes past the row included) below 2^30 in magnitude: 22 for the sizes and transforms training
+ * uses, where a coordinate is off by at most ~8e-6 px.
+ */
+function runKernel(k: WarpKernel, m: readonly number[]): void {
   const [a0, a1, a2, b0, b1, b2] = m as [number, number, number, number, number, number];
-  const last = size - 1;
-  let sum = 0;
-  let squares = 0;
-  for (let y = 0; y < size; y++) {
-    const sx0 = a1 * y + a2;
-    const sy0 = b1 * y + b2;
-    const row = base + y * size;
-    const [xa, xb] = inside(sx0, a0, sy0, b0, last, size);
-    let sx = sx0 + a0 * xa;
-    let sy = sy0 + b0 * xa;
-    for (let x = xa; x <= xb; x++, sx += a0, sy += b0) {
-      const x0 = sx | 0;
-      const y0 = sy | 0;
-      const ax = sx - x0;
-      const ay = sy - y0;
-      const r = base + y0 * size + x0;
-      const p00 = lut[src[r]!]!;
-      const p01 = lut[src[r + 1]!]!;
-      const p10 = lut[src[r + size]!]!;
-      const p11 = lut[src[r + size + 1]!]!;
-      const top = p00 + ax * (p01 - p00);
-      const v = Math.fround(top + ay * (p10 + ax * (p11 - p10) - top));
-      out[row + x] = v;
-      sum += v;
-      squares += v * v;
-    }
-    for (let x = 0; x < size; x++) {
-      if (x >= xa && x <= xb) {
-        x = xb; // the interior is done
-        continue;
-      }
-      const c = clampedCorners(sx0 + a0 * x, sy0 + b0 * x, base, size);
-      const p00 = lut[src[c.i00]!]!;
-      const p01 = lut[src[c.i01]!]!;
-      const p10 = lut[src[c.i10]!]!;
-      const p11 = lut[src[c.i11]!]!;
-      const top = p00 + c.ax * (p01 - p00);
-      const v = Math.fround(top + c.ay * (p10 + c.ax * (p11 - p10) - top));
-      out[row + x] = v;
-      sum += v;
-      squares += v * v;
-    }
+  const size = k.size;
+  let bound = 1;
+  for (const x of [0, size + 3]) {
+    for (const y of [0, size - 1]) bound = Math.max(bound, Math.abs(a0 * x + a1 * y + a2) + 1, Math.abs(b0 * x + b1 * y + b2) + 1);
   }
-  return [sum, squares];
-}
-
-/** warpBytes for float pixels, without a table. */
-function warpFloats(src: Float32Array, out: Float32Array, base: number, size: number, m: readonly number[]): [number, number] {
-  const [a0, a1, a2, b0, b1, b2] = m as [number, number, number, number, number, number];
-  const last = size - 1;
-  let sum = 0;
-  let squares = 0;
-  for (let y = 0; y < size; y++) {
-    const sx0 = a1 * y + a2;
-    const sy0 = b1 * y + b2;
-    const row = base + y * size;
-    const [xa, xb] = inside(sx0, a0, sy0, b0, last, size);
-    let sx = sx0 + a0 * xa;
-    let sy = sy0 + b0 * xa;
-    for (let x = xa; x <= xb; x++, sx += a0, sy += b0) {
-      const x0 = sx | 0;
-      const y0 = sy | 0;
-      const ax = sx - x0;
-      const ay = sy - y0;
-      const r = base + y0 * size + x0;
-      const p00 = src[r]!;
-      const p01 = src[r + 1]!;
-      const p10 = src[r + size]!;
-      const p11 = src[r + size + 1]!;
-      const top = p00 + ax * (p01 - p00);
-      const v = Math.fround(top + ay * (p10 + ax * (p11 - p10) - top));
-      out[row + x] = v;
-      sum += v;
-      squares += v * v;
-    }
-    for (let x = 0; x < size; x++) {
-      if (x >= xa && x <= xb) {
-        x = xb; // the interior is done
-        continue;
-      }
-      const c = clampedCorners(sx0 + a0 * x, sy0 + b0 * x, base, size);
-      const p00 = src[c.i00]!;
-      const p01 = src[c.i01]!;
-      const p10 = src[c.i10]!;
-      const p11 = src[c.i11]!;
-      const top = p00 + c.ax * (p01 - p00);
-      const v = Math.fround(top + c.ay * (p10 + c.ax * (p11 - p10) - top));
-      out[row + x] = v;
-      sum += v;
-      squares += v * v;
-    }
+  if (!Number.isFinite(bound) || bound >= 2 ** 20) {
+    throw new RangeError(`the transform maps pixels ${bound} px away; the warp handles up to 2^20 px`);
   }
-  return [sum, squares];
-}
-
-/** The columns [xa, xb] of a row where 1 <= sx0 + a0 x <= last - 2 and the same for sy; xa > xb when none. */
-function inside(sx0: number, a0: number, sy0: number, b0: number, last: number, size: number): [number, number] {
-  let lo = 0;
-  let hi = size - 1;
-  for (const [p0, step] of [
-    [sx0, a0],
-    [sy0, b0],
-  ] as const) {
-    if (step === 0) {
-      if (!(p0 >= 1 && p0 <= last - 2)) return [size, size - 1];
-      continue;
-    }
-    const t1 = (1 - p0) / step;
-    const t2 = (last - 2 - p0) / step;
-    lo = Math.max(lo, Math.ceil(Math.min(t1, t2)));
-    hi = Math.min(hi, Math.floor(Math.max(t1, t2)));
-  }
-  return lo <= hi ? [lo, hi] : [size, size - 1];
-}
-
-/** The four source indices and the fractions of a point clamped to the image (edge pixels repeat). */
-function clampedCorners(sx: number, sy: number, base: number, size: number) {
-  const last = size - 1;
-  const cx = sx < 0 ? 0 : sx > last ? last : sx;
-  const cy = sy < 0 ? 0 : sy > last ? last : sy;
-  const x0 = cx | 0; // floor: cx >= 0
-  const y0 = cy | 0;
-  const x1 = x0 < last ? x0 + 1 : x0; // at the last column ax is 0
-  const r0 = base + y0 * size;
-  const r1 = y0 < last ? r0 + size : r0;
-  return { i00: r0 + x0, i01: r0 + x1, i10: r1 + x0, i11: r1 + x1, ax: cx - x0, ay: cy - y0 };
+  let frac = 22;
+  while (bound * 2 ** frac >= 2 ** 30) frac--;
+  const one = 2 ** frac;
+  const dx = (n: number) => Math.round(a0 * n * one);
+  const dy = (n: number) => Math.round(b0 * n * one);
+  // what rounding the 4-pixel steps left out, in 2^-16 of the fixed-point unit
+  const ex = Math.round((a0 * 4 * one - dx(4)) * 65536);
+  const ey = Math.round((b0 * 4 * one - dy(4)) * 65536);
+  k.warp(k.srcAt, k.outAt, size, frac, dx(1), dx(2), dx(3), dx(4), dy(1), dy(2), dy(3), dy(4), ex, ey, a2 * one, a1 * one, b2 * one, b1 * one, k.sumsAt);
 }
 
 /** Table steps per grey level for float pixels: exact at whole grey levels, within 0.05 of one in between. */
