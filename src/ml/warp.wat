@@ -1,7 +1,8 @@
 ;; The bilinear affine warp of augment-pixels.ts (warpPixels), four output pixels at a time in
 ;; WebAssembly SIMD. JavaScript has no vector instructions, and the per-pixel JavaScript loop it
 ;; replaced ran at ~7 ns/px; here the arithmetic is one f32x4/i32x4 instruction per 4 pixels and
-;; only the 16 reads of the four corners go one lane at a time (WebAssembly has no gather).
+;; only the reads of the corners go one lane at a time (WebAssembly has no gather): 8 reads of
+;; two neighbours each per 4 pixels.
 ;;
 ;; src/ml/warp-wasm.ts holds this module compiled (npm run wasm, with the wabt package); a test
 ;; compiles this file again and fails when the two differ.
@@ -34,7 +35,7 @@
     (local $xLanes v128) (local $yLanes v128) (local $xCarry i32) (local $yCarry i32) (local $last v128) (local $sizes v128)
     (local $sx v128) (local $sy v128) (local $cx v128) (local $cy v128)
     (local $ax v128) (local $ay v128) (local $at v128)
-    (local $p00 v128) (local $p01 v128) (local $p10 v128) (local $p11 v128) (local $top v128) (local $v v128)
+    (local $pa v128) (local $pb v128) (local $p00 v128) (local $p01 v128) (local $p10 v128) (local $p11 v128) (local $top v128) (local $v v128)
     (local $lo v128) (local $hi v128) (local $sum v128) (local $squares v128)
     (local.set $rowBytes (i32.shl (local.get $size) (i32.const 2)))
     (local.set $toMantissa (i32.sub (i32.const 23) (local.get $frac)))
@@ -73,18 +74,18 @@
         (local.set $r1 (i32.add (local.get $src) (i32x4.extract_lane 1 (local.get $at))))
         (local.set $r2 (i32.add (local.get $src) (i32x4.extract_lane 2 (local.get $at))))
         (local.set $r3 (i32.add (local.get $src) (i32x4.extract_lane 3 (local.get $at))))
-        (local.set $p00 (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1 (f32x4.splat
-          (f32.load (local.get $r0))) (f32.load (local.get $r1))) (f32.load (local.get $r2))) (f32.load (local.get $r3))))
-        (local.set $p01 (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1 (f32x4.splat
-          (f32.load offset=4 (local.get $r0))) (f32.load offset=4 (local.get $r1))) (f32.load offset=4 (local.get $r2))) (f32.load offset=4 (local.get $r3))))
-        (local.set $r0 (i32.add (local.get $r0) (local.get $rowBytes)))
-        (local.set $r1 (i32.add (local.get $r1) (local.get $rowBytes)))
-        (local.set $r2 (i32.add (local.get $r2) (local.get $rowBytes)))
-        (local.set $r3 (i32.add (local.get $r3) (local.get $rowBytes)))
-        (local.set $p10 (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1 (f32x4.splat
-          (f32.load (local.get $r0))) (f32.load (local.get $r1))) (f32.load (local.get $r2))) (f32.load (local.get $r3))))
-        (local.set $p11 (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1 (f32x4.splat
-          (f32.load offset=4 (local.get $r0))) (f32.load offset=4 (local.get $r1))) (f32.load offset=4 (local.get $r2))) (f32.load offset=4 (local.get $r3))))
+        ;; each lane's two horizontal neighbours in one 8-byte read, per row; then the lanes sorted
+        ;; into left (p00, p10) and right (p01, p11) corners
+        (local.set $pa (v128.load64_lane 1 (local.get $r1) (v128.load64_zero (local.get $r0))))
+        (local.set $pb (v128.load64_lane 1 (local.get $r3) (v128.load64_zero (local.get $r2))))
+        (local.set $p00 (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $pa) (local.get $pb)))
+        (local.set $p01 (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $pa) (local.get $pb)))
+        (local.set $pa (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $rowBytes))
+          (v128.load64_zero (i32.add (local.get $r0) (local.get $rowBytes)))))
+        (local.set $pb (v128.load64_lane 1 (i32.add (local.get $r3) (local.get $rowBytes))
+          (v128.load64_zero (i32.add (local.get $r2) (local.get $rowBytes)))))
+        (local.set $p10 (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $pa) (local.get $pb)))
+        (local.set $p11 (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $pa) (local.get $pb)))
         ;; top = p00 + ax (p01 - p00); v = top + ay (p10 + ax (p11 - p10) - top)
         (local.set $top (f32x4.add (local.get $p00) (f32x4.mul (local.get $ax) (f32x4.sub (local.get $p01) (local.get $p00)))))
         (local.set $v (f32x4.add (local.get $top) (f32x4.mul (local.get $ay) (f32x4.sub
