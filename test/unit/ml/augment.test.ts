@@ -98,18 +98,23 @@ function tensorflowWarp(x: tf.Tensor4D, params: readonly AffineParams[]): Float3
   );
 }
 
+/** Random rotations, zooms, shifts and flips; the first zooms out to 0.3, the second shifts by up to 2 image widths. */
+function randomTransforms(count: number, size: number, rand: () => number): AffineParams[] {
+  return Array.from({ length: count }, (_, i) => ({
+    angle: (rand() - 0.5) * 2,
+    scale: i === 0 ? 0.3 : 0.6 + rand() * 0.9,
+    shiftX: (rand() - 0.5) * (i === 1 ? 4 * size : 30),
+    shiftY: (rand() - 0.5) * 30,
+    flip: rand() < 0.5,
+  }));
+}
+
 describe('warpImages (bilinear affine warp, one matrix per image)', () => {
   it("equals TensorFlow's ImageProjectiveTransformV3 for random transforms, including far outside the image", () => {
     const rand = createRng(13);
     for (const size of [S, 37, 256, 512]) {
       const imgs = Array.from({ length: 6 }, (_, i) => randomImage(40 + i, size));
-      const params: AffineParams[] = imgs.map((_, i) => ({
-        angle: (rand() - 0.5) * 2,
-        scale: i === 0 ? 0.3 : 0.6 + rand() * 0.9,
-        shiftX: (rand() - 0.5) * (i === 1 ? 4 * size : 30),
-        shiftY: (rand() - 0.5) * 30,
-        flip: rand() < 0.5,
-      }));
+      const params = randomTransforms(imgs.length, size, rand);
       const x = batchOf(imgs, size);
       const want = tensorflowWarp(x, params);
       const got = warpPixels(x.dataSync(), imgs.length, size, params);
@@ -164,13 +169,7 @@ describe('warpImages (bilinear affine warp, one matrix per image)', () => {
     const rand = createRng(11);
     for (const size of [1, 5, 37, S, 512]) {
       const imgs = Array.from({ length: 6 }, (_, i) => randomImage(20 + i, size));
-      const params: AffineParams[] = imgs.map((_, i) => ({
-        angle: (rand() - 0.5) * 2,
-        scale: i === 0 ? 0.3 : 0.6 + rand() * 0.9,
-        shiftX: (rand() - 0.5) * (i === 1 ? 4 * size : 30),
-        shiftY: (rand() - 0.5) * 30,
-        flip: rand() < 0.5,
-      }));
+      const params = randomTransforms(imgs.length, size, rand);
       const out = tf.tidy(() => warpImages(batchOf(imgs, size), params).dataSync());
       let worst = 0;
       imgs.forEach((img, i) => {
