@@ -4,6 +4,7 @@
  * tiny generated datasets, and helpers to wait for job states. Workers are started by the tests
  * themselves (in-process sandboxed worker, or `node --import tsx workers/main.ts` child processes).
  */
+import { once } from 'node:events';
 import { assertContractHeld, buildCheckedApp } from './contract.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -90,6 +91,9 @@ export async function startJobsHarness(testFile: string, opts: JobsHarnessOption
   const store = createDatasetStore({ dataDir, defaultSize: 64 });
   const registry = createModelRegistry({ dataDir, defaultModel: config.defaultModelName });
   const redis = createRedis(config.redisUrl, 'producer');
+  // A fail-fast producer refuses commands until connected: wait, so tests start from a ready Redis
+  // (a first /health/ready could otherwise answer 503 on a busy machine).
+  if (redis.status !== 'ready') await once(redis, 'ready');
   const queue = createTrainingQueue({
     redis: redisFactory(opts.serviceRedisUrl ?? config.redisUrl),
     prefix: config.queuePrefix,

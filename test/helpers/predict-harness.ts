@@ -3,6 +3,7 @@
  * ChestXRayNet at 64x64), real model registry in a fresh temp DATA_DIR, real Redis pub/sub, real
  * HTTP on an ephemeral port.
  */
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -163,6 +164,9 @@ export async function startPredictHarness(testFile: string, opts: PredictHarness
   });
   await predictions.start();
   const redis = createRedis(config.redisUrl, 'producer');
+  // A fail-fast producer refuses commands until connected: wait, so tests start from a ready Redis
+  // (a first /health/ready could otherwise answer 503 on a busy machine).
+  if (redis.status !== 'ready') await once(redis, 'ready');
   const event = (e: ModelEvent) => publishModelEvent(redis, config.queuePrefix, e);
   // The real app frame and the real models service (alias moves over HTTP publish model events);
   // the training-job service is another engineer's and is faked with what the frame calls.
