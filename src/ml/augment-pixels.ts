@@ -81,9 +81,7 @@ function warp(
     const m = affineMatrix(params[i]!, size);
     const base = i * area;
     if (bytes) {
-      k.lut.set(tables?.[i] ?? IDENTITY_TABLE);
-      k.bytes.set(bytes.subarray(base, base + area));
-      k.lookUp(k.bytesAt, area, k.lutAt, k.srcAt);
+      loadThroughTable(k, bytes, base, tables?.[i] ?? IDENTITY_TABLE);
     } else {
       k.src.set(floats!.subarray(base, base + area));
     }
@@ -95,6 +93,14 @@ function warp(
     }
   }
   return out;
+}
+
+/** The 8-bit image at `base` in bytes, read through `table`, into k.src as floats (the module's lookUp). */
+function loadThroughTable(k: WarpKernel, bytes: Uint8Array, base: number, table: Float32Array): void {
+  const area = k.size * k.size;
+  k.lut.set(table);
+  k.bytes.set(bytes.subarray(base, base + area));
+  k.lookUp(k.bytesAt, area, k.lutAt, k.srcAt);
 }
 
 /** grey level -> itself: the table of an 8-bit warp without an intensity change. */
@@ -257,21 +263,21 @@ export function adjustPixels(px: Float32Array, count: number, size: number, para
   return px;
 }
 
-/** 8-bit pixels through one table per image (exact intensity changes), into new floats. */
+/** 8-bit pixels through one table per image (exact intensity changes), into new floats: the warp's lookup without the warp. */
 function lookUp(px: Uint8Array, count: number, size: number, tables: readonly Float32Array[]): Float32Array {
   const area = size * size;
   const out = new Float32Array(count * area);
+  const k = kernelFor(size);
   for (let i = 0; i < count; i++) {
-    const table = tables[i]!;
-    const end = (i + 1) * area;
-    for (let k = i * area; k < end; k++) out[k] = table[px[k]!]!;
+    loadThroughTable(k, px, i * area, tables[i]!);
+    out.set(k.src, i * area);
   }
   return out;
 }
 
 /**
  * The batch's pixels as floats (0..255) with the plan applied: intensity first, then the warp. On
- * 8-bit pixels the intensity change is an exact table lookup inside the warp's reads. When `sums`
+ * 8-bit pixels the intensity change is an exact table lookup as each image enters the warp kernel. When `sums`
  * is given (2 * count values), each image's sum and sum of squares of the returned values go
  * there, the moments standardizePixels would otherwise take a pass for: the warp adds them up as
  * it writes; a plan without a warp sums its result after.
